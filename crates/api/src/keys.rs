@@ -1,0 +1,318 @@
+//! `/api/v2/tailnet/{tailnet}/keys`: pre-authentication keys in Tailscale's shapes
+//! (reference §4), plus keygate's extras (`usageLimit`, `useCount`, `state`, `lastUsed`,
+//! `user`).
+//!
+//! The secret (`key`) appears only in the response that creates it. DELETE is a soft revoke:
+//! the key stays readable with `invalid: true`, and deleting it again changes nothing.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::Router;
+use keygate_domain::{AuthKey, KeyLifetime, KeyState, Timestamp, UserName};
+use keygate_service::{NewKeyRequest, Service, ServiceError};
+use keygate_store::RevokeOutcome;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::extract::{Json, Query, Tailnet};
+use crate::users::user_names;
+use crate::{ApiError, Caller};
+
+/// The only `keyType` this endpoint creates and reports.
+pub const KEY_TYPE_AUTH: &str = "auth";
+
+/// `capabilities` of a key, in requests and responses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCapabilities {
+    /// Required, but may be `{}` (reference §4.1).
+    pub devices: DeviceCapabilities,
+}
+
+/// `capabilities.devices`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCapabilities {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub create: CreateCapabilities,
+}
+
+/// `capabilities.devices.create`: what a node enrolled with the key gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateCapabilities {
+    #[serde(default)]
+    pub reusable: bool,
+    #[serde(default)]
+    pub ephemeral: bool,
+    #[serde(default)]
+    pub preauthorized: bool,
+    /// Always an array in responses; `null` is accepted in requests, because the Go client
+    /// sends an untagged key's tags as `null` (reference §4.1).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tags: Vec<String>,
+}
+
+/// `POST …/keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKeyRequest {
+    pub capabilities: KeyCapabilities,
+    /// Lifetime in seconds, 1 to 90 days. Absent or 0: 90 days (the Go client always sends a
+    /// 0 when none was chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Absent or `auth`; OAuth clients and federated identities are not created here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
+    /// keygate: how many nodes a reusable key may enrol (absent: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<u32>,
+    /// keygate: the user the key is for, by name. Admins may name anyone; a user token only
+    /// itself. Absent: the token's own user, or the default user for admins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A key's state (keygate extra), derived from its fields and the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Valid,
+    /// A one-off key that enrolled a node, or a reusable key at its usage limit.
+    Used,
+    Expired,
+    Revoked,
+}
+
+impl From<KeyState> for KeyStatus {
+    fn from(s: KeyState) -> Self {
+        match s {
+            KeyState::Valid => KeyStatus::Valid,
+            KeyState::UsedUp => KeyStatus::Used,
+            KeyState::Expired => KeyStatus::Expired,
+            KeyState::Revoked => KeyStatus::Revoked,
+        }
+    }
+}
+
+/// A key as every endpoint here reports it. Times are RFC 3339 in whole seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Key {
+    pub id: String,
+    /// The secret, `keygate-auth-<id>-<hex>`: in the create response only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Always `auth`.
+    pub key_type: String,
+    pub description: String,
+    pub created: String,
+    pub expires: String,
+    /// The lifetime chosen at creation, in whole seconds (not nanoseconds; reference §4.2).
+    pub expiry_seconds: u64,
+    /// When the key stopped being valid: its revocation, its expiry, or the enrolment that
+    /// used it up. Present exactly when `invalid` is true, as Tailscale reports revoked and
+    /// expired keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+    /// True when the key can no longer enrol a node.
+    pub invalid: bool,
+    pub capabilities: KeyCapabilities,
+    /// The creator's id as a string; empty for keys that have no creator.
+    pub user_id: String,
+    /// keygate: the creator's user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// keygate: the most nodes a reusable key may enrol; `null` when unlimited or one-off.
+    pub usage_limit: Option<u32>,
+    /// keygate: nodes enrolled so far.
+    pub use_count: u32,
+    /// keygate: `valid`, `used`, `expired` or `revoked`.
+    pub state: KeyStatus,
+    /// keygate: when a node last enrolled with it.
+    pub last_used: Option<String>,
+}
+
+impl Key {
+    /// The view of `key` at `now`, without the secret.
+    pub(crate) fn from_domain(key: &AuthKey, now: Timestamp, creator: Option<&UserName>) -> Self {
+        let state = key.state(now);
+        Self {
+            id: key.id.to_string(),
+            key: None,
+            key_type: KEY_TYPE_AUTH.to_owned(),
+            description: key.description.to_string(),
+            created: key.created.to_rfc3339(),
+            expires: key.expires.to_rfc3339(),
+            expiry_seconds: key.expires.since(key.created).as_secs(),
+            revoked: key.invalid_since(now).map(Timestamp::to_rfc3339),
+            invalid: state != KeyState::Valid,
+            capabilities: KeyCapabilities {
+                devices: DeviceCapabilities {
+                    create: CreateCapabilities {
+                        reusable: key.reusable,
+                        ephemeral: key.ephemeral,
+                        preauthorized: key.preauthorized,
+                        tags: key.tags.to_strings(),
+                    },
+                },
+            },
+            user_id: key.creator.map(|id| id.to_string()).unwrap_or_default(),
+            user: creator.map(UserName::to_string),
+            usage_limit: key.usage_limit,
+            use_count: key.use_count,
+            state: state.into(),
+            last_used: key.last_used_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// `GET …/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<Key>,
+}
+
+/// `DELETE …/keys/{id}`: the key after revocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedKey {
+    #[serde(flatten)]
+    pub key: Key,
+    /// True when the key had been revoked before this request (which then changed nothing).
+    pub already_revoked: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    /// Every key, not just the valid and recently invalid ones.
+    #[serde(default)]
+    all: bool,
+}
+
+pub(crate) fn routes() -> Router<Service> {
+    Router::new()
+        .route("/tailnet/{tailnet}/keys", get(list_keys).post(create_key))
+        .route("/tailnet/{tailnet}/keys/{id}", get(get_key).delete(revoke_key))
+}
+
+async fn create_key(
+    State(service): State<Service>,
+    Caller(actor): Caller,
+    _: Tailnet,
+    Json(req): Json<CreateKeyRequest>,
+) -> Result<axum::Json<Key>, ApiError> {
+    match req.key_type.as_deref() {
+        None | Some("") | Some(KEY_TYPE_AUTH) => {}
+        Some(_) => return Err(ApiError::bad_request("only auth keys can be created here")),
+    }
+    let lifetime = match req.expiry_seconds {
+        None | Some(0) => None,
+        Some(seconds) => Some(KeyLifetime::from_seconds(seconds).map_err(ServiceError::from)?),
+    };
+    let create = req.capabilities.devices.create;
+    let new = NewKeyRequest {
+        user: req.user,
+        reusable: create.reusable,
+        usage_limit: req.usage_limit,
+        ephemeral: create.ephemeral,
+        preauthorized: create.preauthorized,
+        tags: create.tags,
+        description: req.description.unwrap_or_default(),
+        lifetime,
+    };
+    let created = service.create_auth_key(&actor, new).await?;
+    let names = user_names(&service, &actor).await?;
+    let creator = created.key.creator.and_then(|id| names.get(&id));
+    let mut body = Key::from_domain(&created.key, service.now(), creator);
+    body.key = Some(created.secret.expose());
+    Ok(axum::Json(body))
+}
+
+async fn list_keys(
+    State(service): State<Service>,
+    Caller(actor): Caller,
+    _: Tailnet,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<KeyList>, ApiError> {
+    let keys = if query.all {
+        service.all_auth_keys(&actor).await?
+    } else {
+        let listing = service.list_auth_keys(&actor).await?;
+        listing.valid.into_iter().chain(listing.recently_invalid).collect()
+    };
+    let names = user_names(&service, &actor).await?;
+    let now = service.now();
+    let keys = keys
+        .iter()
+        .map(|k| Key::from_domain(k, now, k.creator.and_then(|id| names.get(&id))))
+        .collect();
+    Ok(axum::Json(KeyList { keys }))
+}
+
+async fn get_key(
+    State(service): State<Service>,
+    Caller(actor): Caller,
+    _: Tailnet,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<axum::Json<Key>, ApiError> {
+    let key = service.auth_key(&actor, &id).await?;
+    let names = user_names(&service, &actor).await?;
+    let creator = key.creator.and_then(|id| names.get(&id));
+    Ok(axum::Json(Key::from_domain(&key, service.now(), creator)))
+}
+
+async fn revoke_key(
+    State(service): State<Service>,
+    Caller(actor): Caller,
+    _: Tailnet,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<axum::Json<RevokedKey>, ApiError> {
+    let (key, already_revoked) = match service.revoke_auth_key(&actor, &id).await? {
+        RevokeOutcome::Revoked(k) => (k, false),
+        RevokeOutcome::AlreadyRevoked(k) => (k, true),
+    };
+    let names = user_names(&service, &actor).await?;
+    let creator = key.creator.and_then(|id| names.get(&id));
+    let key = Key::from_domain(&key, service.now(), creator);
+    Ok(axum::Json(RevokedKey { key, already_revoked }))
+}
+
+/// Reads `null` as the type's default, for fields Go clients send as `null` when empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_client_bodies_with_null_tags_and_zero_expiry_parse() {
+        let body = r#"{"capabilities":{"devices":{"create":{"reusable":false,"ephemeral":false,
+            "preauthorized":false,"tags":null}}},"expirySeconds":0,"description":""}"#;
+        let req: CreateKeyRequest = serde_json::from_str(body).unwrap();
+        assert!(req.capabilities.devices.create.tags.is_empty());
+        assert_eq!(req.expiry_seconds, Some(0));
+    }
+
+    #[test]
+    fn empty_devices_is_a_one_off_untagged_key() {
+        let req: CreateKeyRequest =
+            serde_json::from_str(r#"{"capabilities":{"devices":{}}}"#).unwrap();
+        assert_eq!(req.capabilities, KeyCapabilities::default());
+        let req: CreateKeyRequest =
+            serde_json::from_str(r#"{"capabilities":{"devices":{"create":null}}}"#).unwrap();
+        assert_eq!(req.capabilities, KeyCapabilities::default());
+    }
+
+    #[test]
+    fn missing_capabilities_is_named() {
+        let err =
+            serde_json::from_str::<CreateKeyRequest>(r#"{"expirySeconds":86400}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `capabilities`"), "{err}");
+    }
+}

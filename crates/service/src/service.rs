@@ -1,0 +1,71 @@
+//! The [`Service`] value that every surface holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keygate_domain::{Pepper, Timestamp, UserId, UserName};
+use keygate_store::Store;
+
+use crate::Clock;
+
+/// Who is asking. Surfaces authenticate the caller and hand the service one of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The server's own administrator: the local admin channel (a Unix socket only root or
+    /// the server's user can open) or a console admin. May act for any user.
+    Admin,
+    /// A user, authenticated by an API token; acts on its own keys only.
+    User(UserId),
+}
+
+/// Tunables of the service layer.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// How long revoked, expired and used-up keys stay listed as "recently revoked or expired".
+    pub recently_invalid_window: Duration,
+    /// The user that keys are created for when an admin names none.
+    pub default_user: UserName,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            recently_invalid_window: Duration::from_secs(30 * 86_400),
+            default_user: UserName::parse("admin").expect("\"admin\" is a valid user name"),
+        }
+    }
+}
+
+/// All of keygate's use cases, over one store.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) pepper: Pepper,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: ServiceConfig,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pepper: Pepper,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Self {
+        Self { store, pepper, clock, config }
+    }
+
+    /// The current time by the service's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The underlying store, for surfaces that only read.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,189 @@
+//! [`Store`], implemented once for both databases.
+//!
+//! A [`Backend`] only hands out connections: one for reads, one for single-statement writes,
+//! and transactions. Everything else, which SQL runs on which connection and in which
+//! transaction, is written here once, on top of the table modules.
+//!
+//! Each method uses one connection at a time and never waits for a second while holding one:
+//! the SQLite writer pool has a single connection (and in-memory SQLite a single connection
+//! for everything), so doing otherwise would deadlock.
+
+use std::future::Future;
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use keygate_domain::{
+    ApiToken, AuthKey, AuthKeyId, MachineKey, NewNode, Node, NodeId, NodeKey, TailnetSettings,
+    Timestamp, TokenId, User, UserId, UserName,
+};
+
+use crate::conn::Conn;
+use crate::{
+    api_tokens, auth_keys, nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError,
+};
+
+/// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
+/// [`crate::PostgresStore`].
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The backend's name in logs.
+    const NAME: &'static str;
+    /// The driver's connection type.
+    type Conn: Conn;
+    /// A connection checked out of a pool.
+    type Pooled: DerefMut<Target = Self::Conn> + Send;
+    /// An open transaction; dropping it uncommitted rolls it back.
+    type Tx: DerefMut<Target = Self::Conn> + Send;
+
+    /// A connection for reads.
+    fn reader(&self) -> impl Future<Output = Result<Self::Pooled, sqlx::Error>> + Send;
+    /// A connection for a write that is a single statement (atomic on its own).
+    fn writer(&self) -> impl Future<Output = Result<Self::Pooled, sqlx::Error>> + Send;
+    /// A transaction for writes of several statements.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, sqlx::Error>> + Send;
+    /// Commits `tx`.
+    fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+#[async_trait]
+impl<B: Backend> Store for B {
+    fn backend_name(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn insert_user(&self, name: &UserName, created: Timestamp) -> Result<User, StoreError> {
+        users::insert(&mut *self.writer().await?, name, created).await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
+        users::get(&mut *self.reader().await?, id).await
+    }
+
+    async fn find_user_by_name(&self, name: &UserName) -> Result<Option<User>, StoreError> {
+        users::find_by_name(&mut *self.reader().await?, name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        users::list(&mut *self.reader().await?).await
+    }
+
+    async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError> {
+        auth_keys::insert(&mut *self.writer().await?, key).await
+    }
+
+    async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError> {
+        auth_keys::find(&mut *self.reader().await?, id).await
+    }
+
+    async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError> {
+        auth_keys::list(&mut *self.reader().await?).await
+    }
+
+    async fn revoke_auth_key(
+        &self,
+        id: &AuthKeyId,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<AuthKey>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = auth_keys::revoke(&mut *tx, id, at).await?;
+        B::commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn consume_auth_key(
+        &self,
+        id: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<()>, StoreError> {
+        // The guarded UPDATE is one statement and atomic by itself; the read that may follow
+        // only explains a refusal. No transaction needed: this is the hot path of enrolment.
+        match auth_keys::consume(&mut *self.writer().await?, id, now).await? {
+            Ok(key) => Ok(ConsumeOutcome::Consumed { key, value: () }),
+            Err(rejected) => Ok(ConsumeOutcome::Rejected(rejected)),
+        }
+    }
+
+    async fn insert_node_consuming_key(
+        &self,
+        node: &NewNode,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError> {
+        let mut tx = self.begin().await?;
+        // On any early return below, `tx` is dropped uncommitted and rolls back: a rejected
+        // key wrote nothing, and a failed insert un-counts the use.
+        let key = match auth_keys::consume(&mut *tx, key, now).await? {
+            Ok(key) => key,
+            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
+        };
+        let node = nodes::insert(&mut *tx, node).await?;
+        B::commit(tx).await?;
+        Ok(ConsumeOutcome::Consumed { key, value: node })
+    }
+
+    async fn insert_node(&self, node: &NewNode) -> Result<Node, StoreError> {
+        nodes::insert(&mut *self.writer().await?, node).await
+    }
+
+    async fn get_node(&self, id: NodeId) -> Result<Node, StoreError> {
+        nodes::get(&mut *self.reader().await?, id).await
+    }
+
+    async fn find_node_by_machine_key(&self, key: &MachineKey) -> Result<Option<Node>, StoreError> {
+        nodes::find_by_machine_key(&mut *self.reader().await?, key).await
+    }
+
+    async fn find_node_by_node_key(&self, key: &NodeKey) -> Result<Option<Node>, StoreError> {
+        nodes::find_by_node_key(&mut *self.reader().await?, key).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<Node>, StoreError> {
+        nodes::list(&mut *self.reader().await?).await
+    }
+
+    async fn update_node(&self, node: &Node) -> Result<(), StoreError> {
+        nodes::update(&mut *self.writer().await?, node).await
+    }
+
+    async fn touch_node(&self, id: NodeId, at: Timestamp) -> Result<(), StoreError> {
+        nodes::touch(&mut *self.writer().await?, id, at).await
+    }
+
+    async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError> {
+        nodes::delete(&mut *self.writer().await?, id).await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        api_tokens::insert(&mut *self.writer().await?, token).await
+    }
+
+    async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError> {
+        api_tokens::find(&mut *self.reader().await?, id).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        api_tokens::list(&mut *self.reader().await?).await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<ApiToken>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = api_tokens::revoke(&mut *tx, id, at).await?;
+        B::commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
+        api_tokens::touch(&mut *self.writer().await?, id, at).await
+    }
+
+    async fn get_settings(&self) -> Result<TailnetSettings, StoreError> {
+        settings::get(&mut *self.reader().await?).await
+    }
+
+    async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError> {
+        settings::put(&mut *self.writer().await?, settings).await
+    }
+}
