@@ -45,3 +45,15 @@ export KEYGATE_REQUIRE_POSTGRES=1
 
 step "cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+step "official tailscaled 1.96.4 against keygate, in a loopback-only network namespace"
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+  echo "error: the real-client tests need root and unshare (CI runs as root)" >&2
+  exit 1
+fi
+command -v ip >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2; }
+TSBIN=$("$ROOT/scripts/fetch-tailscale.sh")
+export TSBIN
+# Inside the namespace only `lo` exists: nothing a client does can leave the machine. Cargo
+# runs offline there (everything was built above).
+unshare -n -- sh -c 'ip link set lo up && exec cargo test --offline --locked -p keygate-cli --test real_tailscaled -- --ignored --test-threads=2'
