@@ -401,6 +401,22 @@ fn refused_keys_show_our_message_in_tailscale_up() {
     }
     let nodes = server.nodes();
     assert_eq!(nodes.len(), 1, "only the spender enrolled: {nodes:#?}");
+
+    // After keys were created, used and refused, neither the database nor the server's debug
+    // log holds any secret.
+    let mut haystack = Vec::new();
+    for file in ["keygate.db", "keygate.db-wal", "keygate.db-shm"] {
+        haystack.extend(std::fs::read(server.data_dir.join(file)).unwrap_or_default());
+    }
+    haystack.extend(std::fs::read(server.data_dir.parent().unwrap().join("server.log")).expect("server log"));
+    for secret in [&revoked, &spent, &expired] {
+        let hex_part = &secret[secret.len() - 64..];
+        assert!(!contains(&haystack, secret.as_bytes()) && !contains(&haystack, hex_part.as_bytes()), "a secret leaked into the database or log");
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
