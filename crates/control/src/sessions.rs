@@ -1,0 +1,351 @@
+//! Streaming map sessions and the single fan-out that feeds them.
+//!
+//! Each node with an open `Stream:true` map request has one session: a bounded queue of
+//! encoded frames that its HTTP/2 response body drains. A newer session of the same node
+//! replaces the older one (whose queue closes, ending its response).
+//!
+//! One task subscribes to the tailnet's change bus. For each event it renders **one** delta
+//! (`PeersChanged`, `PeersRemoved` or `PeersChangedPatch`), encodes and compresses it once per
+//! compression flavour actually in use, and pushes the same `Bytes` into every other
+//! session's queue: a join costs O(peers) queue pushes and one encoding, never a map rebuild
+//! per peer. The node the event is about gets a `Node` message instead, and only when
+//! something it sees of itself changed (approval, expiry, key, name, owner). A session whose
+//! queue is full is dropped rather than waited for: that node reconnects and receives a
+//! fresh full map, and no slow node ever delays the others.
+//!
+//! Consistency: a session is registered and its snapshot taken under the registry lock, and
+//! the fan-out delivers each event under the same lock, so every event is either already in
+//! the snapshot (`seq <= since`, skipped) or delivered after the full map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use keygate_domain::{Node, NodeId};
+use keygate_service::{NodeEntry, Snapshot, TailnetChange, TailnetEvent};
+use keygate_tailcfg::{encode_map_response, MapResponse};
+use rand::Rng as _;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use crate::error::ControlError;
+use crate::render;
+use crate::state::Shared;
+
+/// The registry of open sessions, by node.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_serial: u64,
+    by_node: HashMap<NodeId, Session>,
+}
+
+struct Session {
+    serial: u64,
+    tx: mpsc::Sender<Bytes>,
+    compress: bool,
+    cap: i64,
+    /// Events up to this sequence number are already in what the node was sent.
+    since: u64,
+    /// What the node was last told about itself, to send a new `Node` only on a change.
+    seen_self: SelfView,
+}
+
+/// The parts of its own node a client acts on.
+#[derive(Clone, PartialEq, Eq)]
+struct SelfView {
+    authorized: bool,
+    node: Node,
+}
+
+impl SelfView {
+    fn of(entry: &NodeEntry) -> Self {
+        let mut node = entry.node.clone();
+        // Changes a node reports itself are not news to it.
+        node.hostinfo_json.clear();
+        node.endpoints.clear();
+        node.hostname.clear();
+        node.disco_key = keygate_domain::DiscoKey([0; 32]);
+        node.last_seen = None;
+        Self { authorized: entry.node.authorized, node }
+    }
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of open sessions.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().by_node.len()
+    }
+}
+
+/// An open map stream, from the handler's point of view.
+pub(crate) struct OpenSession {
+    /// The first message, already framed.
+    pub first: Bytes,
+    pub frames: mpsc::Receiver<Bytes>,
+    pub guard: SessionGuard,
+}
+
+/// Opens the streaming session of node `id` and renders its first (full) map.
+pub(crate) fn open(
+    shared: &Arc<Shared>,
+    id: NodeId,
+    compress: bool,
+    cap: i64,
+) -> Result<OpenSession, ControlError> {
+    let (tx, frames) = mpsc::channel(shared.config.session_queue_len.max(1));
+    let (snapshot, serial, me) = {
+        let mut registry = shared.sessions.lock();
+        let snapshot = shared.tailnet.snapshot();
+        let me = snapshot.get(id).cloned().ok_or(ControlError::NodeNotFound)?;
+        registry.next_serial += 1;
+        let serial = registry.next_serial;
+        let session = Session {
+            serial,
+            tx,
+            compress,
+            cap,
+            since: snapshot.seq,
+            seen_self: SelfView::of(&me),
+        };
+        if registry.by_node.insert(id, session).is_some() {
+            tracing::debug!(node = %id, "a newer map stream replaces the open one");
+        }
+        (snapshot, serial, me)
+    };
+    // Rendered outside the lock: events arriving meanwhile queue up behind it.
+    let now = shared.tailnet.service().now();
+    let first = render::full_map(&me, &snapshot, &shared.config, now, cap);
+    let first = encode_map_response(&first, compress)?;
+    let guard = SessionGuard { shared: Arc::downgrade(shared), node: id, serial };
+    Ok(OpenSession { first, frames, guard })
+}
+
+/// Closes the session when the response body is dropped (stream finished, client gone, or
+/// connection closed), and tells the tailnet the node has one session less.
+pub(crate) struct SessionGuard {
+    shared: Weak<Shared>,
+    node: NodeId,
+    serial: u64,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        {
+            let mut registry = shared.sessions.lock();
+            if registry.by_node.get(&self.node).is_some_and(|s| s.serial == self.serial) {
+                registry.by_node.remove(&self.node);
+            }
+        }
+        let node = self.node;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { shared.tailnet.session_ended(node).await });
+        }
+    }
+}
+
+/// The fan-out task: runs until the bus closes or the control state is dropped.
+pub(crate) async fn fan_out(
+    shared: Weak<Shared>,
+    mut events: broadcast::Receiver<Arc<TailnetEvent>>,
+) {
+    loop {
+        let event = events.recv().await;
+        let Some(shared) = shared.upgrade() else { return };
+        match event {
+            Ok(event) => deliver(&shared, &event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // Deltas were lost: every node must start over from a full map.
+                let mut registry = shared.sessions.lock();
+                tracing::warn!(
+                    missed,
+                    sessions = registry.by_node.len(),
+                    "map fan-out fell behind; closing every map stream so nodes resynchronise"
+                );
+                registry.by_node.clear();
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Delivers one event to every session.
+fn deliver(shared: &Shared, event: &TailnetEvent) {
+    let now = shared.tailnet.service().now();
+    let subject = event.node_id();
+    let delta = render::peer_delta(&event.change, &shared.config, now);
+    let mut frames = FrameCache::new(delta);
+    let mut registry = shared.sessions.lock();
+    let mut dropped = Vec::new();
+    for (node, session) in registry.by_node.iter_mut() {
+        if event.seq <= session.since {
+            continue;
+        }
+        let frame = if *node == subject {
+            match self_message(shared, session, &event.change, now) {
+                SelfMessage::Send(message) => encode(&message, session.compress),
+                SelfMessage::Nothing => None,
+                SelfMessage::Close => {
+                    dropped.push((*node, "its node was deleted"));
+                    continue;
+                }
+            }
+        } else if session.seen_self.authorized {
+            frames.get(session.compress)
+        } else {
+            None
+        };
+        let Some(frame) = frame else { continue };
+        if session.tx.try_send(frame).is_err() {
+            dropped.push((*node, "its queue is full"));
+        }
+    }
+    for (node, why) in dropped {
+        registry.by_node.remove(&node);
+        tracing::info!(node = %node, reason = why, "map stream closed");
+    }
+}
+
+enum SelfMessage {
+    Send(Box<MapResponse>),
+    Nothing,
+    Close,
+}
+
+/// What a node is told about a change to itself.
+fn self_message(
+    shared: &Shared,
+    session: &mut Session,
+    change: &TailnetChange,
+    now: keygate_domain::Timestamp,
+) -> SelfMessage {
+    let entry = match change {
+        TailnetChange::Removed { .. } => return SelfMessage::Close,
+        TailnetChange::Changed { entry, .. } => entry,
+        // Its own endpoints, online state and enrolment are not news to the node.
+        _ => return SelfMessage::Nothing,
+    };
+    let view = SelfView::of(entry);
+    if view == session.seen_self {
+        return SelfMessage::Nothing;
+    }
+    let authorization_changed = view.authorized != session.seen_self.authorized;
+    session.seen_self = view;
+    if !authorization_changed {
+        let node = render::self_node(entry, &shared.config, now, session.cap);
+        return SelfMessage::Send(Box::new(MapResponse {
+            node: Some(node),
+            ..MapResponse::default()
+        }));
+    }
+    // Approved: the node now sees its peers; un-approved: it no longer does. Both from a
+    // fresh snapshot, which also covers every event up to its sequence number.
+    let snapshot: Snapshot = shared.tailnet.snapshot();
+    let Some(me) = snapshot.get(entry.node.id).cloned() else { return SelfMessage::Close };
+    session.since = snapshot.seq;
+    session.seen_self = SelfView::of(&me);
+    if me.visible_to_peers() {
+        let mut full = render::full_map(&me, &snapshot, &shared.config, now, session.cap);
+        // Settings were sent with the first map already.
+        full.derp_map = None;
+        SelfMessage::Send(Box::new(full))
+    } else {
+        let gone: Vec<i64> = snapshot
+            .nodes
+            .iter()
+            .filter(|e| e.node.id != me.node.id)
+            .map(|e| e.node.id.0)
+            .collect();
+        SelfMessage::Send(Box::new(MapResponse {
+            node: Some(render::self_node(&me, &shared.config, now, session.cap)),
+            peers_removed: (!gone.is_empty()).then_some(gone),
+            ..MapResponse::default()
+        }))
+    }
+}
+
+fn encode(message: &MapResponse, compress: bool) -> Option<Bytes> {
+    match encode_map_response(message, compress) {
+        Ok(frame) => Some(frame),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a map message");
+            None
+        }
+    }
+}
+
+/// One delta, encoded at most once per compression flavour.
+struct FrameCache {
+    message: Option<MapResponse>,
+    plain: Option<Option<Bytes>>,
+    zstd: Option<Option<Bytes>>,
+}
+
+impl FrameCache {
+    fn new(message: Option<MapResponse>) -> Self {
+        Self { message, plain: None, zstd: None }
+    }
+
+    fn get(&mut self, compress: bool) -> Option<Bytes> {
+        let message = self.message.as_ref()?;
+        let slot = if compress { &mut self.zstd } else { &mut self.plain };
+        slot.get_or_insert_with(|| encode(message, compress)).clone()
+    }
+}
+
+/// The response body of a map stream: the first map, then queued frames, with a
+/// keep-alive whenever the stream has been quiet for the interval (plus jitter).
+pub(crate) fn body_stream(
+    open: OpenSession,
+    keep_alive: Bytes,
+    interval: Duration,
+    jitter: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    struct State {
+        first: Option<Bytes>,
+        frames: mpsc::Receiver<Bytes>,
+        keep_alive: Bytes,
+        interval: Duration,
+        jitter: Duration,
+        next_keep_alive: Instant,
+        _guard: SessionGuard,
+    }
+    fn next_deadline(interval: Duration, jitter: Duration) -> Instant {
+        let extra = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::thread_rng().gen_range(Duration::ZERO..=jitter)
+        };
+        Instant::now() + interval + extra
+    }
+    let state = State {
+        first: Some(open.first),
+        frames: open.frames,
+        keep_alive,
+        interval,
+        jitter,
+        next_keep_alive: next_deadline(interval, jitter),
+        _guard: open.guard,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if let Some(first) = st.first.take() {
+            return Some((Ok(first), st));
+        }
+        let frame = tokio::select! {
+            frame = st.frames.recv() => frame?,
+            () = tokio::time::sleep_until(st.next_keep_alive) => st.keep_alive.clone(),
+        };
+        st.next_keep_alive = next_deadline(st.interval, st.jitter);
+        Some((Ok(frame), st))
+    })
+}

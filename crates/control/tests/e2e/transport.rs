@@ -1,0 +1,82 @@
+//! `/key`, the `/ts2021` upgrade, and the HTTP/2 router inside Noise.
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use http_body_util::{Empty, Full};
+use keygate_noise::MachinePrivateKey;
+use rand::rngs::OsRng;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn key_serves_the_noise_key_as_json_even_for_absolute_form_targets() {
+    let server = TestServer::start().await;
+    for target in [format!("/key?v={CAPVER}"), format!("http://{}/key?v=130", server.addr)] {
+        // tailscale-rs: absolute-form target and a Host without the port.
+        let request = Request::get(target.as_str())
+            .header(header::HOST, "127.0.0.1")
+            .body(Empty::new())
+            .unwrap();
+        let (status, headers, body) = server.http1(request).await;
+        assert_eq!(status, StatusCode::OK, "{target}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["legacyPublicKey"], format!("mkey:{}", "0".repeat(64)));
+        assert_eq!(body["publicKey"], server.control.public_key().to_string());
+    }
+    let request = Request::get("/key").header(header::HOST, "x").body(Empty::new()).unwrap();
+    let (status, _, body) = server.http1(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["message"].is_string());
+}
+
+#[tokio::test]
+async fn ts2021_without_upgrade_is_a_400() {
+    let server = TestServer::start().await;
+    let request = Request::post("/ts2021").header(header::HOST, "x").body(Empty::new()).unwrap();
+    let (status, _, body) = server.http1(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["message"], "missing next protocol");
+}
+
+#[tokio::test]
+async fn a_client_older_than_capver_68_gets_an_error_frame() {
+    let server = TestServer::start().await;
+    match upgrade(&server, &MachinePrivateKey::generate(&mut OsRng), 60).await {
+        Upgrade::HandshakeError(message) => {
+            assert!(message.contains("unsupported client version"), "{message}")
+        }
+        _ => panic!("an old client must be refused"),
+    }
+}
+
+#[tokio::test]
+async fn other_machine_endpoints_are_501_and_a_mismatched_host_is_tolerated() {
+    let server = TestServer::start().await;
+    let node = server.node("probe").await;
+    let (status, body) = node.post_read("/machine/update-health", &json!({"Subsys": "x"})).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["message"], "not implemented: /machine/update-health");
+
+    // tailscale-rs sends a `host` header that disagrees with `:authority`.
+    let request = Request::post(format!("http://{}/machine/register", server.addr))
+        .header(header::HOST, "127.0.0.1")
+        .body(Full::new(Bytes::from(node.register_body(None).to_string())))
+        .unwrap();
+    let mut h2 = node.h2.clone();
+    let response = h2.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_are_refused() {
+    let server = TestServer::start().await;
+    let node = server.node("big").await;
+    let mut body = node.register_body(None);
+    body["Hostinfo"]["Padding"] = json!("x".repeat(keygate_control::BODY_LIMIT));
+    let (status, _) = node.post_read("/machine/register", &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -1,0 +1,123 @@
+//! `Fixture`: a service over a fresh SQLite file, its live tailnet, a manual clock, and
+//! helpers to create keys and build registration requests.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keygate_domain::{MachineKey, NodeKey, Pepper, Timestamp};
+use keygate_service::{
+    Actor, ManualClock, NewKeyRequest, RegisterNode, RegisterOutcome, Service, ServiceConfig,
+    Tailnet, TailnetConfig,
+};
+
+/// 2026-01-01T00:00:00Z.
+pub const T0: i64 = 1_767_225_600_000;
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+pub struct Fixture {
+    pub service: Service,
+    pub tailnet: Tailnet,
+    pub clock: ManualClock,
+    _db: TempDb,
+}
+
+/// Deletes the database files when the test ends.
+struct TempDb(PathBuf);
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        Self::with_config(TailnetConfig::default()).await
+    }
+
+    pub async fn with_config(config: TailnetConfig) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "keygate-service-nodes-{}-{}.db",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let db = TempDb(path.clone());
+        let store = keygate_store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("a fresh SQLite database opens");
+        let clock = ManualClock::new(Timestamp::from_unix_millis(T0));
+        let service = Service::new(
+            store,
+            Pepper::from_bytes([7; 32]),
+            Arc::new(clock.clone()),
+            ServiceConfig::default(),
+        );
+        let tailnet = Tailnet::load(service.clone(), config).await.expect("tailnet loads");
+        Self { service, tailnet, clock, _db: db }
+    }
+
+    /// A fresh key for the default user, with `req`'s options; returns the full secret.
+    pub async fn key(&self, req: NewKeyRequest) -> String {
+        self.service.create_auth_key(&Actor::Admin, req).await.expect("key created").secret.expose()
+    }
+
+    pub async fn one_off_key(&self) -> String {
+        self.key(NewKeyRequest::default()).await
+    }
+
+    pub async fn register(&self, req: RegisterNode) -> RegisterOutcome {
+        self.tailnet.register(req).await.expect("registration does not fail internally")
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.service.now()
+    }
+}
+
+pub fn machine(n: u8) -> MachineKey {
+    MachineKey([n; 32])
+}
+
+pub fn node_key(n: u8) -> NodeKey {
+    NodeKey([0x80 | n; 32])
+}
+
+/// A first registration of machine `n` with node key `n`, host name `host<n>`.
+pub fn request(n: u8, key: Option<&str>) -> RegisterNode {
+    RegisterNode {
+        machine_key: machine(n),
+        node_key: node_key(n),
+        old_node_key: NodeKey([0; 32]),
+        auth_key: key.map(str::to_owned),
+        expiry: None,
+        hostname: format!("host{n}"),
+        hostinfo_json: format!(r#"{{"Hostname":"host{n}","OS":"linux"}}"#),
+        ephemeral: false,
+        request_tags: Vec::new(),
+    }
+}
+
+/// The node of a `Registered` outcome, or a panic naming what came instead.
+#[track_caller]
+pub fn registered(outcome: &RegisterOutcome) -> (keygate_domain::Node, bool) {
+    match outcome {
+        RegisterOutcome::Registered { entry, node_key_expired } => {
+            (entry.node.clone(), *node_key_expired)
+        }
+        other => panic!("expected Registered, got {other:?}"),
+    }
+}
+
+/// The refusal of a `Refused` outcome, or a panic.
+#[track_caller]
+pub fn refused(outcome: &RegisterOutcome) -> keygate_service::Refusal {
+    match outcome {
+        RegisterOutcome::Refused(r) => r.clone(),
+        other => panic!("expected Refused, got {other:?}"),
+    }
+}
