@@ -41,7 +41,7 @@ trap cleanup EXIT
 TEST_POSTGRES_URL=$("$ROOT/scripts/postgres.sh" start "$PGDIR" "$PGPORT")
 export TEST_POSTGRES_URL
 # With this set, a PostgreSQL test that cannot reach the server fails instead of skipping.
-export KEYGATE_REQUIRE_POSTGRES=1
+export TEST_REQUIRE_POSTGRES=1
 
 step "cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked
@@ -55,5 +55,13 @@ command -v ip >/dev/null || { apt-get update -qq && apt-get install -y -qq iprou
 TSBIN=$("$ROOT/scripts/fetch-tailscale.sh")
 export TSBIN
 # Inside the namespace only `lo` exists: nothing a client does can leave the machine. Cargo
-# runs offline there (everything was built above).
-unshare -n -- sh -c 'ip link set lo up && exec cargo test --offline --locked -p keygate-cli --test real_tailscaled -- --ignored --test-threads=2'
+# runs offline there (everything was built above). tailscaled treats a machine whose only
+# addresses are loopback ones as offline and never dials DERP, so `lo` also gets the RFC 5737
+# documentation address 192.0.2.1/32 (nothing routes it; still loopback only).
+unshare -n -- sh -c 'ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec cargo test --offline --locked -p keygate-cli --test real_tailscaled -- --ignored --test-threads=2'
+
+step "schemathesis against the served OpenAPI document"
+ST_KEYGATE_BIN="$ROOT/target/debug/keygate" "$ROOT/scripts/schemathesis.sh"
+
+step "browser tests of the admin console (headless Chromium)"
+"$ROOT/scripts/browser-tests.sh"

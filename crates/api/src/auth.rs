@@ -1,4 +1,4 @@
-//! Who is calling: the local admin channel, or an API token.
+//! Who is calling: the local admin channel, an API token, or an OAuth access token.
 //!
 //! Tailscale's clients send the token as the HTTP Basic user name with an empty password (the
 //! Go client, Terraform) or as a Bearer token (python-tailscale, OAuth access tokens); both are
@@ -43,7 +43,7 @@ where
             ));
         };
         let service = Service::from_ref(state);
-        let actor = service.authenticate_api_token(&token).await?;
+        let actor = service.authenticate(&token).await?;
         Ok(Caller(actor))
     }
 }

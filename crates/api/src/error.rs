@@ -13,7 +13,7 @@ use keygate_service::ServiceError;
 use serde::{Deserialize, Serialize};
 
 /// The body of every error response, as Tailscale's clients decode it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub message: String,
 }

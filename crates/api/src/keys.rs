@@ -1,41 +1,48 @@
 //! `/api/v2/tailnet/{tailnet}/keys`: pre-authentication keys in Tailscale's shapes
 //! (reference §4), plus keygate's extras (`usageLimit`, `useCount`, `state`, `lastUsed`,
-//! `user`).
+//! `user`); and, multiplexed by `keyType` as on Tailscale, OAuth clients (`keyType:
+//! "client"`, admins only; see `oauth.rs`).
 //!
 //! The secret (`key`) appears only in the response that creates it. DELETE is a soft revoke:
-//! the key stays readable with `invalid: true`, and deleting it again changes nothing.
+//! the key stays readable with `invalid: true`, and deleting it again changes nothing. An
+//! OAuth access token acts on the keys owned by the tailnet (those it or another OAuth client
+//! created), and must tag the keys it creates with its client's tags.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::Router;
-use keygate_domain::{AuthKey, KeyLifetime, KeyState, Timestamp, UserName};
-use keygate_service::{NewKeyRequest, Service, ServiceError};
+use keygate_domain::{AuthKey, KeyLifetime, KeyState, Timestamp, TokenId, UserName};
+use keygate_service::{Actor, NewKeyRequest, NewOAuthClient, Service, ServiceError};
 use keygate_store::RevokeOutcome;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::access::{Authorized, KeysCreate, KeysRead, KeysRevoke};
 use crate::extract::{Json, Query, Tailnet};
+use crate::oauth::{CreateOAuthClientRequest, OAuthClientKey, RevokedOAuthClient, KEY_TYPE_CLIENT};
+use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
 use crate::users::user_names;
-use crate::{ApiError, Caller};
+use crate::ApiError;
 
-/// The only `keyType` this endpoint creates and reports.
+/// The `keyType` of pre-authentication keys (the default).
 pub const KEY_TYPE_AUTH: &str = "auth";
 
 /// `capabilities` of a key, in requests and responses.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyCapabilities {
     /// Required, but may be `{}` (reference §4.1).
     pub devices: DeviceCapabilities,
 }
 
 /// `capabilities.devices`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeviceCapabilities {
     #[serde(default, deserialize_with = "null_as_default")]
     pub create: CreateCapabilities,
 }
 
 /// `capabilities.devices.create`: what a node enrolled with the key gets.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateCapabilities {
     #[serde(default)]
     pub reusable: bool,
@@ -50,7 +57,7 @@ pub struct CreateCapabilities {
 }
 
 /// `POST …/keys`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKeyRequest {
     pub capabilities: KeyCapabilities,
@@ -60,7 +67,8 @@ pub struct CreateKeyRequest {
     pub expiry_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Absent or `auth`; OAuth clients and federated identities are not created here.
+    /// Absent or `auth`; `client` creates an OAuth client instead (see
+    /// `CreateOAuthClientRequest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
     /// keygate: how many nodes a reusable key may enrol (absent: unlimited).
@@ -73,7 +81,7 @@ pub struct CreateKeyRequest {
 }
 
 /// A key's state (keygate extra), derived from its fields and the time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Valid,
@@ -95,14 +103,14 @@ impl From<KeyState> for KeyStatus {
 }
 
 /// A key as every endpoint here reports it. Times are RFC 3339 in whole seconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Key {
     pub id: String,
     /// The secret, `keygate-auth-<id>-<hex>`: in the create response only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Always `auth`.
+    /// `auth`.
     pub key_type: String,
     pub description: String,
     pub created: String,
@@ -167,13 +175,13 @@ impl Key {
 }
 
 /// `GET …/keys`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<Key>,
 }
 
 /// `DELETE …/keys/{id}`: the key after revocation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokedKey {
     #[serde(flatten)]
@@ -182,34 +190,108 @@ pub struct RevokedKey {
     pub already_revoked: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Every key, not just the valid and recently invalid ones.
     #[serde(default)]
     all: bool,
 }
 
-pub(crate) fn routes() -> Router<Service> {
-    Router::new()
-        .route("/tailnet/{tailnet}/keys", get(list_keys).post(create_key))
-        .route("/tailnet/{tailnet}/keys/{id}", get(get_key).delete(revoke_key))
+/// The body of `POST …/keys`, either kind, as parsed: which fields are required depends on
+/// `keyType`, so they are all optional here and checked in the handler.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateKeyBody {
+    #[serde(default)]
+    capabilities: Option<KeyCapabilities>,
+    #[serde(default)]
+    expiry_seconds: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    key_type: Option<String>,
+    #[serde(default)]
+    usage_limit: Option<u32>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    tags: Vec<String>,
 }
 
+/// The body of `POST …/keys`, as documented: an auth key, or an OAuth client.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Only its documentation is used; the handler parses `CreateKeyBody`.
+#[serde(untagged)]
+enum CreateKeyBodyDoc {
+    Auth(CreateKeyRequest),
+    Client(CreateOAuthClientRequest),
+}
+
+/// A key of either kind, as `POST` and `GET …/keys/{keyId}` report it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnyKey {
+    Auth(Key),
+    Client(OAuthClientKey),
+}
+
+/// A key of either kind after `DELETE …/keys/{keyId}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnyRevokedKey {
+    Auth(RevokedKey),
+    Client(RevokedOAuthClient),
+}
+
+pub(crate) fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::new().routes(routes!(list_keys, create_key)).routes(routes!(get_key, revoke_key))
+}
+
+/// Creates an auth key, or (admins, `keyType: "client"`) an OAuth client. The secret is in
+/// this response only.
+#[utoipa::path(
+    post,
+    path = "/tailnet/{tailnet}/keys",
+    tag = "keys",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    request_body = CreateKeyBodyDoc,
+    responses((status = 200, body = AnyKey), WriteErrors)
+)]
 async fn create_key(
+    Authorized(actor, ..): Authorized<KeysCreate>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
-    Json(req): Json<CreateKeyRequest>,
-) -> Result<axum::Json<Key>, ApiError> {
+    Json(req): Json<CreateKeyBody>,
+) -> Result<axum::Json<AnyKey>, ApiError> {
     match req.key_type.as_deref() {
-        None | Some("") | Some(KEY_TYPE_AUTH) => {}
-        Some(_) => return Err(ApiError::bad_request("only auth keys can be created here")),
+        None | Some("") | Some(KEY_TYPE_AUTH) => {
+            create_auth_key(&service, &actor, req).await.map(|k| axum::Json(AnyKey::Auth(k)))
+        }
+        Some(KEY_TYPE_CLIENT) => {
+            create_oauth_client(&service, &actor, req).await.map(|c| axum::Json(AnyKey::Client(c)))
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "keyType {other:?} cannot be created here: use \"auth\" (the default) or \"client\""
+        ))),
     }
+}
+
+async fn create_auth_key(
+    service: &Service,
+    actor: &Actor,
+    req: CreateKeyBody,
+) -> Result<Key, ApiError> {
+    let Some(capabilities) = req.capabilities else {
+        return Err(ApiError::bad_request("missing field `capabilities`"));
+    };
     let lifetime = match req.expiry_seconds {
         None | Some(0) => None,
         Some(seconds) => Some(KeyLifetime::from_seconds(seconds).map_err(ServiceError::from)?),
     };
-    let create = req.capabilities.devices.create;
+    let create = capabilities.devices.create;
     let new = NewKeyRequest {
         user: req.user,
         reusable: create.reusable,
@@ -220,17 +302,42 @@ async fn create_key(
         description: req.description.unwrap_or_default(),
         lifetime,
     };
-    let created = service.create_auth_key(&actor, new).await?;
-    let names = user_names(&service, &actor).await?;
+    let created = service.create_auth_key(actor, new).await?;
+    let names = user_names(service, actor).await?;
     let creator = created.key.creator.and_then(|id| names.get(&id));
     let mut body = Key::from_domain(&created.key, service.now(), creator);
     body.key = Some(created.secret.expose());
-    Ok(axum::Json(body))
+    Ok(body)
 }
 
+async fn create_oauth_client(
+    service: &Service,
+    actor: &Actor,
+    req: CreateKeyBody,
+) -> Result<OAuthClientKey, ApiError> {
+    let Some(scopes) = req.scopes else {
+        return Err(ApiError::bad_request("missing field `scopes` (for keyType \"client\")"));
+    };
+    let new =
+        NewOAuthClient { scopes, tags: req.tags, description: req.description.unwrap_or_default() };
+    let created = service.create_oauth_client(actor, new).await?;
+    let mut body = OAuthClientKey::from_domain(&created.client);
+    body.key = Some(created.secret.expose());
+    Ok(body)
+}
+
+/// Lists auth keys: valid ones and those that became invalid recently (`?all=true`: every
+/// one). OAuth clients are listed at `…/oauth/clients`.
+#[utoipa::path(
+    get,
+    path = "/tailnet/{tailnet}/keys",
+    tag = "keys",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)"), ListQuery),
+    responses((status = 200, body = KeyList), ReadErrors)
+)]
 async fn list_keys(
+    Authorized(actor, ..): Authorized<KeysRead>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<KeyList>, ApiError> {
@@ -249,24 +356,63 @@ async fn list_keys(
     Ok(axum::Json(KeyList { keys }))
 }
 
+/// Reads one key (never its secret): an auth key (`k…`) or, for admins, an OAuth client
+/// (`t…`).
+#[utoipa::path(
+    get,
+    path = "/tailnet/{tailnet}/keys/{keyId}",
+    tag = "keys",
+    params(
+        ("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)"),
+        ("keyId" = String, Path, description = "An auth key id (`k…`) or OAuth client id (`t…`)")
+    ),
+    responses((status = 200, body = AnyKey), ReadErrors)
+)]
 async fn get_key(
+    Authorized(actor, ..): Authorized<KeysRead>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Path((_, id)): Path<(String, String)>,
-) -> Result<axum::Json<Key>, ApiError> {
+) -> Result<axum::Json<AnyKey>, ApiError> {
+    if is_client_id(&id) {
+        let client = service.oauth_client(&actor, &id).await?;
+        return Ok(axum::Json(AnyKey::Client(OAuthClientKey::from_domain(&client))));
+    }
     let key = service.auth_key(&actor, &id).await?;
     let names = user_names(&service, &actor).await?;
     let creator = key.creator.and_then(|id| names.get(&id));
-    Ok(axum::Json(Key::from_domain(&key, service.now(), creator)))
+    Ok(axum::Json(AnyKey::Auth(Key::from_domain(&key, service.now(), creator))))
 }
 
+/// Revokes a key (soft: it stays readable with `invalid: true`); revoking again changes
+/// nothing. For an OAuth client (admins), also cuts off its access tokens.
+#[utoipa::path(
+    delete,
+    path = "/tailnet/{tailnet}/keys/{keyId}",
+    tag = "keys",
+    params(
+        ("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)"),
+        ("keyId" = String, Path, description = "An auth key id (`k…`) or OAuth client id (`t…`)")
+    ),
+    responses((status = 200, body = AnyRevokedKey), ReadErrors)
+)]
 async fn revoke_key(
+    Authorized(actor, ..): Authorized<KeysRevoke>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Path((_, id)): Path<(String, String)>,
-) -> Result<axum::Json<RevokedKey>, ApiError> {
+) -> Result<axum::Json<AnyRevokedKey>, ApiError> {
+    if is_client_id(&id) {
+        let (client, already_revoked) = match service.revoke_oauth_client(&actor, &id).await? {
+            RevokeOutcome::Revoked(c) => (c, false),
+            RevokeOutcome::AlreadyRevoked(c) => (c, true),
+        };
+        let client = OAuthClientKey::from_domain(&client);
+        return Ok(axum::Json(AnyRevokedKey::Client(RevokedOAuthClient {
+            client,
+            already_revoked,
+        })));
+    }
     let (key, already_revoked) = match service.revoke_auth_key(&actor, &id).await? {
         RevokeOutcome::Revoked(k) => (k, false),
         RevokeOutcome::AlreadyRevoked(k) => (k, true),
@@ -274,7 +420,12 @@ async fn revoke_key(
     let names = user_names(&service, &actor).await?;
     let creator = key.creator.and_then(|id| names.get(&id));
     let key = Key::from_domain(&key, service.now(), creator);
-    Ok(axum::Json(RevokedKey { key, already_revoked }))
+    Ok(axum::Json(AnyRevokedKey::Auth(RevokedKey { key, already_revoked })))
+}
+
+/// Whether `id` has the shape of an OAuth client id rather than an auth key id.
+fn is_client_id(id: &str) -> bool {
+    id.starts_with(TokenId::LETTER)
 }
 
 /// Reads `null` as the type's default, for fields Go clients send as `null` when empty.

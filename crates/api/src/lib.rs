@@ -1,38 +1,64 @@
-//! keygate's REST API: the Tailscale-compatible `/api/v2` surface (auth keys) plus keygate's
-//! own extensions (users, API tokens, settings), with its request and response types.
+//! keygate's REST API: the Tailscale-compatible `/api/v2` surface (auth keys, OAuth clients and
+//! the OAuth token endpoint) plus keygate's own extensions (users, API tokens, settings, the
+//! audit log), with its request and response types and its OpenAPI document.
 //!
-//! Every handler authenticates the caller ([`Caller`]), checks the `{tailnet}` path segment,
-//! and calls one [`keygate_service::Service`] method; rules live in the service, and
-//! [`ApiError`] maps its errors to Tailscale's `{"message": …}` bodies in one place. This crate
-//! knows nothing of storage or of how the server listens; the server mounts [`router`] and marks
-//! requests from the local admin socket with [`AdminChannel`].
+//! Every handler authenticates the caller and checks what it may call ([`Caller`] and the
+//! per-route requirements in `access.rs`: admin, user token, OAuth scopes), checks the
+//! `{tailnet}` path segment, and calls one [`keygate_service::Service`] method; rules live in
+//! the service, and [`ApiError`] maps its errors to Tailscale's `{"message": …}` bodies in one
+//! place. Routes are registered through `utoipa_axum::routes!`, so each one is in the OpenAPI
+//! document ([`openapi`], served at `/api/v2/openapi.json`). This crate knows nothing of
+//! storage or of how the server listens; the server mounts [`router`] and marks requests from
+//! the local admin socket with [`AdminChannel`].
 //!
 //! Wire shapes follow `shared/reference/tailscale-api-v2.md`: times are RFC 3339 in whole
 //! seconds, `expirySeconds` is an integer number of seconds, lists come in envelopes
 //! (`{"keys":[…]}`), and every error, including the framework's own, has a JSON body.
 
+mod access;
+mod acl;
+mod audit;
 mod auth;
+mod devices;
 mod error;
 mod extract;
 mod keys;
+mod oauth;
+mod openapi;
 mod settings;
 mod tokens;
 mod users;
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use keygate_service::Service;
+use keygate_service::{Service, Tailnet};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use acl::{AclDetails, PolicyProblems, TestFailureSummary};
+pub use audit::{AuditEntry, AuditLog};
 pub use auth::{AdminChannel, Caller};
+pub use devices::{
+    AuthorizedRequest, ClientConnectivity, ClientSupports, DerpLatency, Device, DeviceList,
+    KeyRequest, TagsRequest,
+};
 pub use error::{ApiError, ErrorBody};
 pub use keys::{
-    CreateCapabilities, CreateKeyRequest, DeviceCapabilities, Key, KeyCapabilities, KeyList,
-    KeyStatus, RevokedKey, KEY_TYPE_AUTH,
+    AnyKey, AnyRevokedKey, CreateCapabilities, CreateKeyRequest, DeviceCapabilities, Key,
+    KeyCapabilities, KeyList, KeyStatus, RevokedKey, KEY_TYPE_AUTH,
 };
+pub use oauth::{
+    CreateOAuthClientRequest, OAuthClientKey, OAuthClientList, OAuthErrorBody, RevokedOAuthClient,
+    TokenResponse, KEY_TYPE_CLIENT,
+};
+pub use openapi::API_PREFIX;
 pub use settings::{Settings, SettingsPatch};
 pub use tokens::{CreateTokenRequest, RevokedToken, Token, TokenList, KEY_TYPE_API};
 pub use users::{CreateUserRequest, User, UserList};
@@ -44,22 +70,50 @@ pub const REQUEST_BODY_LIMIT: usize = 64 * 1024;
 /// The name of keygate's one tailnet, accepted in `{tailnet}` besides Tailscale's `-`.
 pub const TAILNET_NAME: &str = "keygate";
 
-/// The `/api/v2` router, with every route, the body limit and JSON error bodies.
-pub fn router(service: Service) -> Router {
-    let api = Router::new()
-        .merge(keys::routes())
-        .merge(users::routes())
-        .merge(tokens::routes())
-        .merge(settings::routes())
+/// The `/api/v2` router, with every route, the body limit and JSON error bodies. `tailnet` is
+/// the live node state that the device routes read and change.
+pub fn router(service: Service, tailnet: Tailnet) -> Router {
+    let (api, doc) = routes().split_for_parts();
+    let doc = openapi::mounted(doc);
+    let json = match doc.to_json() {
+        Ok(json) => json,
+        // Unreachable: the document is plain data built from our own types.
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            "{}".to_owned()
+        }
+    };
+    let api = api
         .fallback(unknown_route)
+        .layer(Extension(openapi::OpenApiJson(Arc::from(json))))
+        .layer(Extension(tailnet))
         .layer(axum::middleware::map_response(json_error_bodies))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_LIMIT));
     Router::new()
-        .nest("/api/v2", api)
+        .nest(API_PREFIX, api)
         // `nest` leaves the prefix itself (with or without its slash) to the outer router.
         .route("/api/v2", any(unknown_route))
         .route("/api/v2/", any(unknown_route))
         .with_state(service)
+}
+
+/// The OpenAPI document of [`router`], as served at `GET /api/v2/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::mounted(routes().into_openapi())
+}
+
+/// Every route, relative to `/api/v2`, with its documentation.
+fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(keys::routes())
+        .merge(acl::routes())
+        .merge(oauth::routes())
+        .merge(users::routes())
+        .merge(tokens::routes())
+        .merge(settings::routes())
+        .merge(audit::routes())
+        .merge(devices::routes())
+        .routes(routes!(openapi::openapi_json))
 }
 
 async fn unknown_route() -> ApiError {

@@ -3,17 +3,20 @@
 //! admins may change them.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use keygate_domain::TailnetSettings;
-use keygate_service::{Actor, Service, ServiceError};
+use keygate_service::Service;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::access::{AdminOnly, Authorized, People};
 use crate::extract::{Json, Tailnet};
-use crate::{ApiError, Caller};
+use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
+use crate::ApiError;
 
 /// The settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     /// New devices wait for an admin unless their key was pre-approved.
@@ -32,7 +35,7 @@ impl From<TailnetSettings> for Settings {
 }
 
 /// `PATCH …/settings`: the fields to change.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,21 +44,38 @@ pub struct SettingsPatch {
     pub devices_key_duration_days: Option<u32>,
 }
 
-pub(crate) fn routes() -> Router<Service> {
-    Router::new().route("/tailnet/{tailnet}/settings", get(get_settings).patch(patch_settings))
+pub(crate) fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::new().routes(routes!(get_settings, patch_settings))
 }
 
+/// Reads the tailnet settings (admins and user tokens).
+#[utoipa::path(
+    get,
+    path = "/tailnet/{tailnet}/settings",
+    tag = "settings",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    responses((status = 200, body = Settings), ReadErrors)
+)]
 async fn get_settings(
+    _: Authorized<People>,
     State(service): State<Service>,
-    Caller(_): Caller,
     _: Tailnet,
 ) -> Result<axum::Json<Settings>, ApiError> {
     Ok(axum::Json(service.settings().await?.into()))
 }
 
+/// Changes tailnet settings (admins only); absent fields stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/tailnet/{tailnet}/settings",
+    tag = "settings",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    request_body = SettingsPatch,
+    responses((status = 200, body = Settings), WriteErrors)
+)]
 async fn patch_settings(
+    Authorized(actor, ..): Authorized<AdminOnly>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Json(patch): Json<SettingsPatch>,
 ) -> Result<axum::Json<Settings>, ApiError> {
@@ -70,9 +90,8 @@ async fn patch_settings(
     }
     let settings = match settings {
         Some(s) => s,
-        // An empty patch changes nothing, but is still an admin's request.
-        None if actor == Actor::Admin => service.settings().await?,
-        None => return Err(ServiceError::Forbidden("this needs an administrator".into()).into()),
+        // An empty patch changes nothing (the requirement already made it an admin's).
+        None => service.settings().await?,
     };
     Ok(axum::Json(settings.into()))
 }

@@ -2,22 +2,25 @@
 //! Shaped like keys, with `keyType: "api"`; the secret appears only in the create response.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get};
-use axum::Router;
 use keygate_domain::{ApiToken, KeyLifetime, Timestamp, UserName};
 use keygate_service::{Service, ServiceError, TokenSpec};
 use keygate_store::RevokeOutcome;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::access::{AdminOnly, Authorized};
 use crate::extract::{Json, Tailnet};
+use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
 use crate::users::user_names;
-use crate::{ApiError, Caller};
+use crate::ApiError;
 
 /// The `keyType` of API tokens.
 pub const KEY_TYPE_API: &str = "api";
 
 /// `POST …/tokens`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateTokenRequest {
     /// The user the token acts as, by name. Absent: the default user.
@@ -31,7 +34,7 @@ pub struct CreateTokenRequest {
 }
 
 /// An API token as every endpoint here reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Token {
     pub id: String,
@@ -82,13 +85,13 @@ impl Token {
 }
 
 /// `GET …/tokens`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
     pub tokens: Vec<Token>,
 }
 
 /// `DELETE …/tokens/{id}`: the token after revocation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokedToken {
     #[serde(flatten)]
@@ -97,15 +100,22 @@ pub struct RevokedToken {
     pub already_revoked: bool,
 }
 
-pub(crate) fn routes() -> Router<Service> {
-    Router::new()
-        .route("/tailnet/{tailnet}/tokens", get(list_tokens).post(create_token))
-        .route("/tailnet/{tailnet}/tokens/{id}", delete(revoke_token))
+pub(crate) fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
 }
 
+/// Creates an API token for a user (admins only). The secret is in this response only.
+#[utoipa::path(
+    post,
+    path = "/tailnet/{tailnet}/tokens",
+    tag = "tokens",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    request_body = CreateTokenRequest,
+    responses((status = 200, body = Token), WriteErrors)
+)]
 async fn create_token(
+    Authorized(actor, ..): Authorized<AdminOnly>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Json(req): Json<CreateTokenRequest>,
 ) -> Result<axum::Json<Token>, ApiError> {
@@ -123,9 +133,17 @@ async fn create_token(
     Ok(axum::Json(body))
 }
 
+/// Lists API tokens, newest first (admins only).
+#[utoipa::path(
+    get,
+    path = "/tailnet/{tailnet}/tokens",
+    tag = "tokens",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    responses((status = 200, body = TokenList), ReadErrors)
+)]
 async fn list_tokens(
+    Authorized(actor, ..): Authorized<AdminOnly>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
 ) -> Result<axum::Json<TokenList>, ApiError> {
     let tokens = service.list_api_tokens(&actor).await?;
@@ -135,9 +153,20 @@ async fn list_tokens(
     Ok(axum::Json(TokenList { tokens }))
 }
 
+/// Revokes an API token (admins only); revoking again changes nothing.
+#[utoipa::path(
+    delete,
+    path = "/tailnet/{tailnet}/tokens/{id}",
+    tag = "tokens",
+    params(
+        ("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)"),
+        ("id" = String, Path, description = "The token id (`t…`)")
+    ),
+    responses((status = 200, body = RevokedToken), ReadErrors)
+)]
 async fn revoke_token(
+    Authorized(actor, ..): Authorized<AdminOnly>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<RevokedToken>, ApiError> {

@@ -4,18 +4,21 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use keygate_domain::{UserId, UserName};
 use keygate_service::{Actor, Service};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::access::{AdminOnly, Authorized, People};
 use crate::extract::{Json, Tailnet};
-use crate::{ApiError, Caller};
+use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
+use crate::ApiError;
 
 /// A user, in Tailscale's user-object shape (fields keygate has no notion of are fixed:
 /// every user is an active member).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// The numeric id, as a string (Tailscale's ids are strings).
@@ -51,33 +54,50 @@ impl User {
 }
 
 /// `GET …/users`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserList {
     pub users: Vec<User>,
 }
 
 /// `POST …/users`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     pub name: String,
 }
 
-pub(crate) fn routes() -> Router<Service> {
-    Router::new().route("/tailnet/{tailnet}/users", get(list_users).post(create_user))
+pub(crate) fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::new().routes(routes!(list_users, create_user))
 }
 
+/// Lists users: all of them for admins, oneself for a user token.
+#[utoipa::path(
+    get,
+    path = "/tailnet/{tailnet}/users",
+    tag = "users",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    responses((status = 200, body = UserList), ReadErrors)
+)]
 async fn list_users(
+    Authorized(actor, ..): Authorized<People>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
 ) -> Result<axum::Json<UserList>, ApiError> {
     let users = service.list_users(&actor).await?;
     Ok(axum::Json(UserList { users: users.iter().map(User::from_domain).collect() }))
 }
 
+/// Creates a user (admins only).
+#[utoipa::path(
+    post,
+    path = "/tailnet/{tailnet}/users",
+    tag = "users",
+    params(("tailnet" = TailnetName, Path, description = "`-` (or `keygate`)")),
+    request_body = CreateUserRequest,
+    responses((status = 200, body = User), WriteErrors)
+)]
 async fn create_user(
+    Authorized(actor, ..): Authorized<AdminOnly>,
     State(service): State<Service>,
-    Caller(actor): Caller,
     _: Tailnet,
     Json(req): Json<CreateUserRequest>,
 ) -> Result<axum::Json<User>, ApiError> {

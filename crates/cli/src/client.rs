@@ -104,6 +104,65 @@ impl Client {
         self.request(Method::DELETE, path, None::<&()>).await
     }
 
+    /// Sends `body` (a media type and text) and returns the response body as text, asking for
+    /// `accept`: for the policy file, which travels as HuJSON rather than JSON.
+    pub async fn text(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, String)>,
+    ) -> anyhow::Result<String> {
+        let mut req = Request::builder()
+            .method(method)
+            .header(USER_AGENT, concat!("keygate-cli/", env!("CARGO_PKG_VERSION")))
+            .header(ACCEPT, accept);
+        let body = match body {
+            Some((content_type, text)) => {
+                req = req.header(CONTENT_TYPE, content_type);
+                Bytes::from(text)
+            }
+            None => Bytes::new(),
+        };
+        let sent = async {
+            match &self.target {
+                Target::Socket(socket) => {
+                    let req = req.uri(path).header(HOST, "localhost").body(Full::new(body))?;
+                    let stream =
+                        UnixStream::connect(socket).await.map_err(|e| socket_error(socket, e))?;
+                    exchange(stream, req).await
+                }
+                Target::Remote { authority, prefix, url, token } => {
+                    let req = req
+                        .uri(format!("{prefix}{path}"))
+                        .header(HOST, authority.as_str())
+                        .header(AUTHORIZATION, format!("Bearer {token}"))
+                        .body(Full::new(body))
+                        .context("building the request (is the token one line of plain text?)")?;
+                    let stream = TcpStream::connect(authority.as_str())
+                        .await
+                        .with_context(|| format!("cannot reach keygate at {url}"))?;
+                    exchange(stream, req)
+                        .await
+                        .with_context(|| format!("talking to keygate at {url}"))
+                }
+            }
+        };
+        let (status, bytes) =
+            tokio::time::timeout(REQUEST_TIMEOUT, sent).await.map_err(|_| {
+                anyhow!(
+                    "{} did not answer within {} seconds",
+                    self.describe(),
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })??;
+        if !status.is_success() {
+            return Err(self.error_from(status, &bytes));
+        }
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| anyhow!("{} sent a response that is not UTF-8 text", self.describe()))
+    }
+
     async fn request<T: DeserializeOwned>(
         &self,
         method: Method,

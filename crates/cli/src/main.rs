@@ -6,9 +6,14 @@
 //! human form, or the API's JSON with `--json`. Failures are one `error: …` line on stderr and
 //! exit status 1 (usage errors: clap's message and status 2).
 
+mod admin;
+mod audit;
 mod client;
 mod keys;
+mod nodes;
+mod oauth;
 mod output;
+mod policy;
 mod serve;
 mod settings;
 mod tokens;
@@ -72,12 +77,26 @@ enum Command {
     /// Pre-authentication keys, for `tailscale up --authkey`.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Nodes (devices): list, show, approve, tag, expire, delete.
+    #[command(subcommand)]
+    Nodes(nodes::NodesCommand),
     /// API tokens, for the REST API and for `keygate --server URL --token …`.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
     /// Tailnet settings.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// OAuth clients, which machines exchange for short-lived tokens to create tagged keys.
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
+    /// The audit log: who created, revoked or used what, newest first.
+    Audit(audit::AuditArgs),
+    /// Accounts of the admin web console (/console).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The ACL policy file: who may reach what, and who may apply which tags.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -100,8 +119,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&global, args),
         Command::Users(cmd) => client::block_on(users::run(&global, cmd)),
         Command::Keys(cmd) => client::block_on(keys::run(&global, cmd)),
+        Command::Nodes(cmd) => client::block_on(nodes::run(&global, cmd)),
         Command::Tokens(cmd) => client::block_on(tokens::run(&global, cmd)),
         Command::Settings(cmd) => client::block_on(settings::run(&global, cmd)),
+        Command::Oauth(cmd) => client::block_on(oauth::run(&global, cmd)),
+        Command::Audit(args) => client::block_on(audit::run(&global, args)),
+        Command::Admin(cmd) => admin::run(&global, cmd),
+        Command::Policy(cmd) => client::block_on(policy::run(&global, cmd)),
     }
 }
 

@@ -7,8 +7,9 @@ use keygate_tailcfg::DERPMap;
 
 /// The tailnet's default DNS domain: nodes are named `<name>.keygate.internal.`.
 /// `.internal` is reserved for private use (ICANN, 2024), so it never collides with a
-/// public name, and it is short enough to type.
-pub const DEFAULT_BASE_DOMAIN: &str = "keygate.internal";
+/// public name, and it is short enough to type. The same as the live tailnet's default
+/// (`keygate_service::TailnetConfig::base_domain`), which the API's device names use.
+pub const DEFAULT_BASE_DOMAIN: &str = keygate_service::DEFAULT_BASE_DOMAIN;
 
 /// Tunables of the control protocol.
 #[derive(Clone, Debug)]
@@ -23,7 +24,8 @@ pub struct ControlConfig {
     /// get their addresses, but a lone node stays in `Starting` without a reachable DERP
     /// region (protocol.md §5.6). Load one with [`load_derp_map_file`].
     pub derp_map: DERPMap,
-    /// The tailnet's DNS domain (MagicDNS suffix), without dots at either end.
+    /// The tailnet's DNS domain (MagicDNS suffix), without dots at either end. Must equal the
+    /// tailnet's `TailnetConfig::base_domain`.
     pub base_domain: String,
     /// The server's public URL (`--login-server`), quoted in messages to users.
     pub server_url: String,

@@ -227,7 +227,9 @@ pub fn peer_delta(
                 ..PeerChange::default()
             })
         }),
-        TailnetChange::Removed { id, was_visible } => was_visible.then(|| removed(id.0)),
+        TailnetChange::Removed { entry, was_visible } => {
+            was_visible.then(|| removed(entry.node.id.0))
+        }
     }
 }
 

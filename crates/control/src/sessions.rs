@@ -13,6 +13,11 @@
 //! queue is full is dropped rather than waited for: that node reconnects and receives a
 //! fresh full map, and no slow node ever delays the others.
 //!
+//! A deleted node's session gets a last `Node` message with its key expired, then ends. The
+//! Go client treats an expired self node as logged out (`NeedsLogin`, `nextStateLocked` in
+//! `ipn/ipnlocal/local.go`); merely ending the stream would leave it retrying map polls that
+//! now fail with 404, forever, as before Headscale's fix for its issue #3410.
+//!
 //! Consistency: a session is registered and its snapshot taken under the registry lock, and
 //! the fan-out delivers each event under the same lock, so every event is either already in
 //! the snapshot (`seq <= since`, skipped) or delivered after the full map.
@@ -22,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use keygate_domain::{Node, NodeId};
+use keygate_domain::{Node, NodeId, Timestamp};
 use keygate_service::{NodeEntry, Snapshot, TailnetChange, TailnetEvent};
 use keygate_tailcfg::{encode_map_response, MapResponse};
 use rand::Rng as _;
@@ -60,11 +65,14 @@ struct Session {
 #[derive(Clone, PartialEq, Eq)]
 struct SelfView {
     authorized: bool,
+    /// Whether its key has expired by then: the passing of the expiry time changes nothing
+    /// else, and the client must hear of it.
+    expired: bool,
     node: Node,
 }
 
 impl SelfView {
-    fn of(entry: &NodeEntry) -> Self {
+    fn of(entry: &NodeEntry, now: Timestamp) -> Self {
         let mut node = entry.node.clone();
         // Changes a node reports itself are not news to it.
         node.hostinfo_json.clear();
@@ -72,7 +80,7 @@ impl SelfView {
         node.hostname.clear();
         node.disco_key = keygate_domain::DiscoKey([0; 32]);
         node.last_seen = None;
-        Self { authorized: entry.node.authorized, node }
+        Self { authorized: entry.node.authorized, expired: entry.node.is_key_expired(now), node }
     }
 }
 
@@ -103,6 +111,7 @@ pub(crate) fn open(
     cap: i64,
 ) -> Result<OpenSession, ControlError> {
     let (tx, frames) = mpsc::channel(shared.config.session_queue_len.max(1));
+    let now = shared.tailnet.service().now();
     let (snapshot, serial, me) = {
         let mut registry = shared.sessions.lock();
         let snapshot = shared.tailnet.snapshot();
@@ -115,7 +124,7 @@ pub(crate) fn open(
             compress,
             cap,
             since: snapshot.seq,
-            seen_self: SelfView::of(&me),
+            seen_self: SelfView::of(&me, now),
         };
         if registry.by_node.insert(id, session).is_some() {
             tracing::debug!(node = %id, "a newer map stream replaces the open one");
@@ -123,7 +132,6 @@ pub(crate) fn open(
         (snapshot, serial, me)
     };
     // Rendered outside the lock: events arriving meanwhile queue up behind it.
-    let now = shared.tailnet.service().now();
     let first = render::full_map(&me, &snapshot, &shared.config, now, cap);
     let first = encode_map_response(&first, compress)?;
     let guard = SessionGuard { shared: Arc::downgrade(shared), node: id, serial };
@@ -195,7 +203,11 @@ fn deliver(shared: &Shared, event: &TailnetEvent) {
             match self_message(shared, session, &event.change, now) {
                 SelfMessage::Send(message) => encode(&message, session.compress),
                 SelfMessage::Nothing => None,
-                SelfMessage::Close => {
+                SelfMessage::Close(farewell) => {
+                    if let Some(frame) = encode(&farewell, session.compress) {
+                        // Queued before the queue closes, so the client reads it first.
+                        let _ = session.tx.try_send(frame);
+                    }
                     dropped.push((*node, "its node was deleted"));
                     continue;
                 }
@@ -219,7 +231,8 @@ fn deliver(shared: &Shared, event: &TailnetEvent) {
 enum SelfMessage {
     Send(Box<MapResponse>),
     Nothing,
-    Close,
+    /// The node is gone: send this last message, then end the stream.
+    Close(Box<MapResponse>),
 }
 
 /// What a node is told about a change to itself.
@@ -227,15 +240,23 @@ fn self_message(
     shared: &Shared,
     session: &mut Session,
     change: &TailnetChange,
-    now: keygate_domain::Timestamp,
+    now: Timestamp,
 ) -> SelfMessage {
     let entry = match change {
-        TailnetChange::Removed { .. } => return SelfMessage::Close,
+        TailnetChange::Removed { entry, .. } => {
+            let mut gone = (**entry).clone();
+            gone.node.key_expiry = Some(gone.node.key_expiry.map_or(now, |e| e.min(now)));
+            let node = render::self_node(&gone, &shared.config, now, session.cap);
+            return SelfMessage::Close(Box::new(MapResponse {
+                node: Some(node),
+                ..MapResponse::default()
+            }));
+        }
         TailnetChange::Changed { entry, .. } => entry,
         // Its own endpoints, online state and enrolment are not news to the node.
         _ => return SelfMessage::Nothing,
     };
-    let view = SelfView::of(entry);
+    let view = SelfView::of(entry, now);
     if view == session.seen_self {
         return SelfMessage::Nothing;
     }
@@ -251,9 +272,10 @@ fn self_message(
     // Approved: the node now sees its peers; un-approved: it no longer does. Both from a
     // fresh snapshot, which also covers every event up to its sequence number.
     let snapshot: Snapshot = shared.tailnet.snapshot();
-    let Some(me) = snapshot.get(entry.node.id).cloned() else { return SelfMessage::Close };
+    // Deleted meanwhile: the removal event follows and closes the stream.
+    let Some(me) = snapshot.get(entry.node.id).cloned() else { return SelfMessage::Nothing };
     session.since = snapshot.seq;
-    session.seen_self = SelfView::of(&me);
+    session.seen_self = SelfView::of(&me, now);
     if me.visible_to_peers() {
         let mut full = render::full_map(&me, &snapshot, &shared.config, now, session.cap);
         // Settings were sent with the first map already.

@@ -3,7 +3,8 @@
 //! Text form: `keygate-<kind>-<id>-<secret>`, e.g.
 //! `keygate-auth-kQ3xT9mPzR7aB-<64 lowercase hex>`.
 //!
-//! - `kind` is `auth`, `api` or `client`, so a secret pasted in the wrong place is recognised.
+//! - `kind` is `auth`, `api`, `client` or `oauthtok`, so a secret pasted in the wrong place is
+//!   recognised.
 //! - `id` is the public id of the row (letters and digits only); it is safe to show and log.
 //! - `secret` is 32 bytes (256 bits) from the OS CSPRNG, in lowercase hex: URL-safe, and free
 //!   of `-`, so it can never contain the `--TL` marker that the Tailscale client splits
@@ -35,6 +36,8 @@ pub enum SecretKind {
     Api,
     /// An OAuth client secret.
     Client,
+    /// An access token obtained with an OAuth client secret (lives one hour).
+    OAuthToken,
 }
 
 impl SecretKind {
@@ -43,6 +46,7 @@ impl SecretKind {
             SecretKind::Auth => "auth",
             SecretKind::Api => "api",
             SecretKind::Client => "client",
+            SecretKind::OAuthToken => "oauthtok",
         }
     }
 
@@ -51,6 +55,7 @@ impl SecretKind {
             "auth" => Some(SecretKind::Auth),
             "api" => Some(SecretKind::Api),
             "client" => Some(SecretKind::Client),
+            "oauthtok" => Some(SecretKind::OAuthToken),
             _ => None,
         }
     }

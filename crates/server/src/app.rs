@@ -13,14 +13,18 @@ use anyhow::{bail, Context};
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
+use keygate_control::{ControlConfig, ControlState};
+use keygate_derp::DerpServer;
 use keygate_domain::Pepper;
-use keygate_service::{Service, SystemClock};
+use keygate_service::{Service, SystemClock, Tailnet, TailnetConfig};
+use keygate_tailcfg::DERPMap;
 use serde::Serialize;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::admin_socket::{self, SocketFile};
 use crate::config::{url_for, Config, PEPPER_FILE};
+use crate::derp_relay;
 use crate::pepper_file;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -30,6 +34,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Application {
     config: Config,
     service: Service,
+    tailnet: Tailnet,
+    control: ControlState,
+    console: keygate_console::Console,
+    /// The embedded DERP relay, unless `derp.enabled` is off.
+    derp: Option<DerpServer>,
+    /// The admin console's one-time link to create the first admin, while none exists.
+    setup_link: Option<String>,
     tcp: TcpListener,
     local_addr: SocketAddr,
     admin: UnixListener,
@@ -69,7 +80,50 @@ impl Application {
             .with_context(|| format!("listening on {}", config.listen))?;
         let local_addr = tcp.local_addr().context("reading the listener's address")?;
 
-        Ok(Self { config, service, tcp, local_addr, admin, admin_file })
+        let tailnet = Tailnet::load(
+            service.clone(),
+            TailnetConfig {
+                ephemeral_inactivity_timeout: config.ephemeral_inactivity_timeout,
+                ..TailnetConfig::default()
+            },
+        )
+        .await
+        .context("loading the tailnet's nodes")?;
+        let machine_key = keygate_control::load_or_create_machine_key(
+            &config.data_dir.join(keygate_control::MACHINE_KEY_FILE),
+        )
+        .context("loading the control protocol's machine key")?;
+        let server_url = match &config.server_url {
+            Some(_) => config.server_url(),
+            None => url_for(local_addr),
+        };
+        let console = keygate_console::Console::new(
+            tailnet.clone(),
+            keygate_console::ConsoleConfig { server_url: server_url.clone() },
+        );
+        let setup_link = keygate_console::setup_link_if_needed(&service, &server_url)
+            .await
+            .context("creating the admin console's setup link")?;
+        let (derp, derp_map) = derp_setup(&config, &tailnet, &server_url)?;
+        let control = ControlState::new(
+            tailnet.clone(),
+            machine_key,
+            ControlConfig { server_url: server_url.clone(), derp_map, ..ControlConfig::default() },
+        );
+
+        Ok(Self {
+            config,
+            service,
+            tailnet,
+            control,
+            console,
+            derp,
+            setup_link,
+            tcp,
+            local_addr,
+            admin,
+            admin_file,
+        })
     }
 
     /// The address the HTTP listener is bound to (the real port when `listen` had port 0).
@@ -95,6 +149,11 @@ impl Application {
         &self.config
     }
 
+    /// The live node state shared by the control protocol, the API and the console.
+    pub fn tailnet(&self) -> &Tailnet {
+        &self.tailnet
+    }
+
     /// The service every surface calls.
     pub fn service(&self) -> &Service {
         &self.service
@@ -110,13 +169,19 @@ impl Application {
         } else {
             format!("keygate --data-dir {} keys create", self.config.data_dir.display())
         };
-        format!(
+        let mut banner = format!(
             "listening on {}\nadmin socket: {}\ndatabase: {}\npublic URL: {}\ncreate a key: {hint}",
             url_for(self.local_addr),
             self.admin_socket_path().display(),
             self.config.database_display(),
             self.server_url(),
-        )
+        );
+        if let Some(link) = &self.setup_link {
+            banner.push_str(&format!(
+                "\nadmin console: create the first admin at {link} (works once, for 24 hours; or run `keygate admin create NAME`)"
+            ));
+        }
+        banner
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully and removes the socket.
@@ -127,17 +192,36 @@ impl Application {
     /// Serves until `shutdown` completes (or a listener fails), lets in-flight requests finish
     /// for up to [`SHUTDOWN_GRACE`], and removes the admin socket.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self { service, tcp, admin, admin_file, local_addr, .. } = self;
+        let Self {
+            service,
+            tailnet,
+            control,
+            console,
+            derp,
+            tcp,
+            admin,
+            admin_file,
+            local_addr,
+            ..
+        } = self;
+        if let Some(derp) = &derp {
+            tokio::spawn(derp_relay::close_departed_clients(tailnet.clone(), derp.clone()));
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             // An error means the sender is gone, which also means "stop".
             let _ = rx.wait_for(|stop| *stop).await;
         };
 
-        let public = axum::serve(tcp, public_router(service.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let private =
-            axum::serve(admin, admin_router(service)).with_graceful_shutdown(stopped(stop_rx));
+        // The client address is kept for the console's per-address sign-in limit.
+        let public = axum::serve(
+            tcp,
+            public_router(service.clone(), tailnet.clone(), control, console, derp.clone())
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let private = axum::serve(admin, admin_router(service, tailnet))
+            .with_graceful_shutdown(stopped(stop_rx));
         let mut public = tokio::spawn(public.into_future());
         let mut private = tokio::spawn(private.into_future());
         tracing::info!(addr = %local_addr, socket = %admin_file.path().display(), "serving");
@@ -158,6 +242,10 @@ impl Application {
         }
 
         tracing::info!("shutting down");
+        // Relay connections run as detached tasks that graceful shutdown does not reach.
+        if let Some(derp) = &derp {
+            derp.shutdown();
+        }
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             let _ = (&mut public).await;
             let _ = (&mut private).await;
@@ -174,18 +262,62 @@ impl Application {
     }
 }
 
-/// The routes served on the TCP listener.
-pub fn public_router(service: Service) -> Router {
-    Router::new().route("/health", get(health)).merge(keygate_api::router(service))
-    // Later surfaces are merged here: the control protocol (`/key`, `/ts2021`) and the console.
+/// The routes served on the TCP listener: health, the REST API, the control protocol, the
+/// admin console and (when enabled) the DERP relay.
+pub fn public_router(
+    service: Service,
+    tailnet: Tailnet,
+    control: ControlState,
+    console: keygate_console::Console,
+    derp: Option<DerpServer>,
+) -> Router {
+    let router = Router::new()
+        .route("/health", get(health))
+        .merge(keygate_api::router(service, tailnet))
+        .merge(keygate_control::router(control))
+        .merge(keygate_console::router(console));
+    match derp {
+        Some(derp) => router.merge(derp.router()),
+        None => router,
+    }
+}
+
+/// The embedded DERP relay (when `derp.enabled`) and the DERP map sent to nodes: the relay's
+/// own region, plus the regions of `derp.map_file`.
+fn derp_setup(
+    config: &Config,
+    tailnet: &Tailnet,
+    server_url: &str,
+) -> anyhow::Result<(Option<DerpServer>, DERPMap)> {
+    let mut map = match &config.derp.map_file {
+        Some(path) => keygate_control::load_derp_map_file(path)
+            .with_context(|| format!("loading the DERP map {}", path.display()))?,
+        None => DERPMap::default(),
+    };
+    if !config.derp.enabled {
+        return Ok((None, map));
+    }
+    let key =
+        keygate_derp::load_or_create_server_key(&config.data_dir.join(keygate_derp::DERP_KEY_FILE))
+            .context("loading the DERP relay's key")?;
+    let relay = DerpServer::new(
+        key,
+        Arc::new(derp_relay::TailnetAdmission(tailnet.clone())),
+        keygate_derp::DerpConfig::default(),
+    );
+    let own = keygate_derp::embedded_derp_map(server_url)
+        .with_context(|| format!("building the DERP map for {server_url}"))?;
+    map.regions.extend(own.regions);
+    Ok((Some(relay), map))
 }
 
 /// The routes served on the admin socket: the same API, with every request marked as coming
 /// from the local administrator.
-pub fn admin_router(service: Service) -> Router {
+pub fn admin_router(service: Service, tailnet: Tailnet) -> Router {
     Router::new()
         .route("/health", get(health))
-        .merge(keygate_api::router(service))
+        .merge(keygate_api::router(service.clone(), tailnet))
+        .merge(keygate_console::admin_socket_router::<keygate_api::AdminChannel>(service))
         .layer(axum::middleware::map_request(mark_admin))
 }
 

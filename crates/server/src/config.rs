@@ -68,6 +68,26 @@ pub struct Config {
     /// How long an ephemeral node may stay offline before it is removed.
     #[serde(deserialize_with = "deserialize_duration")]
     pub ephemeral_inactivity_timeout: Duration,
+    /// The embedded DERP relay and the DERP map sent to nodes.
+    pub derp: DerpConfig,
+}
+
+/// The `[derp]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DerpConfig {
+    /// Serve the embedded DERP relay at `/derp` and put its region in the DERP map.
+    #[serde(deserialize_with = "deserialize_bool")]
+    pub enabled: bool,
+    /// A DERP map in Tailscale's JSON format (for example public DERP servers); its regions are
+    /// sent to nodes, together with the embedded region when the relay is enabled.
+    pub map_file: Option<PathBuf>,
+}
+
+impl Default for DerpConfig {
+    fn default() -> Self {
+        Self { enabled: true, map_file: None }
+    }
 }
 
 /// The `[keys]` table.
@@ -92,6 +112,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             default_user: "admin".to_owned(),
             ephemeral_inactivity_timeout: Duration::from_secs(3 * 60),
+            derp: DerpConfig::default(),
         }
     }
 }
@@ -536,6 +557,29 @@ fn deserialize_listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::
 fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(de::Error::custom)
+}
+
+/// A `bool` from a TOML boolean or from text (`true`/`false`, `on`/`off`, `1`/`0`), since
+/// environment variables are always text.
+fn deserialize_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct BoolVisitor;
+    impl Visitor<'_> for BoolVisitor {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "on" | "1" | "yes" => Ok(true),
+                "false" | "off" | "0" | "no" => Ok(false),
+                _ => Err(E::custom(format!("{v:?} is not true or false"))),
+            }
+        }
+    }
+    d.deserialize_any(BoolVisitor)
 }
 
 /// A `u32` from a TOML integer or from text (environment variables are always text).

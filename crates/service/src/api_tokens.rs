@@ -1,7 +1,7 @@
 //! API access tokens: created for a user, shown once, hashed at rest, revocable.
 
 use keygate_domain::secret::SecretKind;
-use keygate_domain::{ApiToken, Description, KeyLifetime, SecretToken, TokenId};
+use keygate_domain::{ApiToken, AuditAction, Description, KeyLifetime, SecretToken, TokenId};
 use keygate_store::{RevokeOutcome, StoreError};
 
 use crate::random::{id_bytes, secret_bytes};
@@ -53,6 +53,8 @@ impl Service {
         };
         self.store.insert_api_token(&token).await?;
         tracing::info!(token = %secret.masked(), user = %user.name, "API token created");
+        let detail = serde_json::json!({ "user": user.name.as_str(), "expires": token.expires.to_rfc3339() });
+        self.record_audit(actor, AuditAction::TokenCreate, token.id.as_str(), detail).await;
         Ok(CreatedToken { token, secret })
     }
 
@@ -78,6 +80,13 @@ impl Service {
             })?;
         if let RevokeOutcome::Revoked(t) = &outcome {
             tracing::info!(token = %keygate_domain::secret::masked(SecretKind::Api, t.id.as_str()), "API token revoked");
+            self.record_audit(
+                actor,
+                AuditAction::TokenRevoke,
+                t.id.as_str(),
+                serde_json::json!({}),
+            )
+            .await;
         }
         Ok(outcome)
     }

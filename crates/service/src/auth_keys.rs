@@ -2,8 +2,8 @@
 
 use keygate_domain::secret::SecretKind;
 use keygate_domain::{
-    AuthKey, AuthKeyId, AuthKeySpec, Description, KeyLifetime, KeyRejected, SecretToken, TagSet,
-    User,
+    AuditAction, AuthKey, AuthKeyId, AuthKeySpec, Description, KeyLifetime, KeyRejected, Scope,
+    SecretToken, TagSet, User,
 };
 use keygate_store::{RevokeOutcome, StoreError};
 
@@ -58,18 +58,44 @@ impl Service {
             lifetime: req.lifetime.unwrap_or_default(),
         };
         spec.validate()?;
-        let creator = self.key_owner(actor, req.user.as_deref()).await?;
+        // Keys minted with an OAuth token belong to the tailnet: no creator.
+        let creator = match actor {
+            Actor::OAuth(grant) => {
+                crate::oauth::check_tailnet_key(grant, &spec, req.user.as_deref())?;
+                None
+            }
+            _ => Some(self.key_owner(actor, req.user.as_deref()).await?),
+        };
+        // The key's user must own its tags under the policy's tagOwners (policy.rs).
+        if let Some(user) = &creator {
+            let owner = keygate_policy::OwnerRef::User(&user.name);
+            self.check_tag_ownership(&owner, &spec.tags).await?;
+        }
+        let owner = creator.as_ref().map_or_else(|| "tailnet".to_owned(), |u| u.name.to_string());
 
         let now = self.now();
         // A fresh id collides with probability ~2^-70; one retry covers even that.
         for _ in 0..2 {
             let id = AuthKeyId::from_random(&id_bytes());
             let secret = SecretToken::new(SecretKind::Auth, id.as_str(), &secret_bytes());
-            let key = AuthKey::new(id, Some(creator.id), &spec, self.pepper.hash(&secret), now);
+            let key = AuthKey::new(
+                id,
+                creator.as_ref().map(|u| u.id),
+                &spec,
+                self.pepper.hash(&secret),
+                now,
+            );
             match self.store.insert_auth_key(&key).await {
                 Ok(()) => {
-                    tracing::info!(key = %secret.masked(), user = %creator.name, reusable = key.reusable,
+                    tracing::info!(key = %secret.masked(), user = %owner, reusable = key.reusable,
                         ephemeral = key.ephemeral, tags = %key.tags, "auth key created");
+                    self.record_audit(
+                        actor,
+                        AuditAction::KeyCreate,
+                        key.id.as_str(),
+                        audit_detail(&key),
+                    )
+                    .await;
                     return Ok(CreatedKey { key, secret });
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -82,6 +108,7 @@ impl Service {
     /// Lists keys visible to `actor`: valid keys, and separately those that became invalid
     /// within the configured window. Newest first.
     pub async fn list_auth_keys(&self, actor: &Actor) -> Result<KeyListing, ServiceError> {
+        actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
         let now = self.now();
         let window = self.config.recently_invalid_window;
         let mut listing = KeyListing::default();
@@ -100,12 +127,14 @@ impl Service {
 
     /// Every key visible to `actor`, whatever its state (for `?all=true`-style listings).
     pub async fn all_auth_keys(&self, actor: &Actor) -> Result<Vec<AuthKey>, ServiceError> {
+        actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
         let keys = self.store.list_auth_keys().await?;
         Ok(keys.into_iter().filter(|k| visible_to(actor, k)).collect())
     }
 
     /// One key by its public id.
     pub async fn auth_key(&self, actor: &Actor, id: &str) -> Result<AuthKey, ServiceError> {
+        actor.require_scope(Scope::AuthKeysRead, "reading auth keys")?;
         let not_found = || ServiceError::NotFound { what: "auth key", id: id.to_owned() };
         let parsed = AuthKeyId::parse(id).ok_or_else(not_found)?;
         match self.store.find_auth_key(&parsed).await? {
@@ -121,6 +150,7 @@ impl Service {
         actor: &Actor,
         id: &str,
     ) -> Result<RevokeOutcome<AuthKey>, ServiceError> {
+        actor.require_scope(Scope::AuthKeys, "revoking auth keys")?;
         let key = self.auth_key(actor, id).await?;
         let outcome =
             self.store.revoke_auth_key(&key.id, self.now()).await.map_err(|e| match e {
@@ -131,6 +161,8 @@ impl Service {
             })?;
         if let RevokeOutcome::Revoked(k) = &outcome {
             tracing::info!(key = %keygate_domain::secret::masked(SecretKind::Auth, k.id.as_str()), "auth key revoked");
+            self.record_audit(actor, AuditAction::KeyRevoke, k.id.as_str(), serde_json::json!({}))
+                .await;
         }
         Ok(outcome)
     }
@@ -175,6 +207,10 @@ impl Service {
                     )))
                 }
             }
+            // `create_auth_key` makes tailnet-owned keys for these and never asks.
+            (Actor::OAuth(_), _) => Err(ServiceError::Forbidden(
+                "a key created with an OAuth token has no owning user".into(),
+            )),
         }
     }
 }
@@ -192,5 +228,19 @@ fn visible_to(actor: &Actor, key: &AuthKey) -> bool {
     match actor {
         Actor::Admin => true,
         Actor::User(me) => key.creator == Some(*me),
+        // OAuth tokens act on the keys owned by the tailnet (reference §4).
+        Actor::OAuth(_) => key.creator.is_none(),
     }
+}
+
+/// The non-secret facts of a new key, for its audit entry.
+fn audit_detail(key: &AuthKey) -> serde_json::Value {
+    serde_json::json!({
+        "reusable": key.reusable,
+        "ephemeral": key.ephemeral,
+        "preauthorized": key.preauthorized,
+        "tags": key.tags.to_strings(),
+        "expires": key.expires.to_rfc3339(),
+        "creator": key.creator.map(|u| u.0),
+    })
 }

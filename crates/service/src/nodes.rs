@@ -1,5 +1,6 @@
-//! Node use cases: enrolment with a pre-auth key, re-registration, node-key rotation, logout,
-//! updates a node reports about itself, and the admin's approve / expire.
+//! Node use cases of the control protocol: enrolment with a pre-auth key, re-registration,
+//! node-key rotation, logout, and updates a node reports about itself. (What admins do to
+//! nodes is in `node_admin.rs`; what time does, in `lifecycle.rs`.)
 //!
 //! [`Tailnet::register`] decides what a `RegisterRequest` means, in this order (after
 //! Headscale's `handleRegister`, with keygate's choices marked):
@@ -19,7 +20,13 @@
 //! Re-enrolment keeps the node (its id, addresses and name) because the database binds one
 //! node to one machine key; the owner, tags, approval and expiry follow the new key (so a
 //! tagged key turns a user's node into a tagged one, and a key of another user moves the
-//! node to that user).
+//! node to that user). The key's use and the node's new state are written in one transaction
+//! (`Store::update_node_consuming_key`), like a new node's insert.
+//!
+//! Keys versus nodes: a key is checked only when it enrols (or re-enrols) a node. Revoking a
+//! key, or its expiry, never touches the nodes it enrolled: they keep their map streams and
+//! come back after restarts (which re-send the key without it being checked). Every use of a
+//! key is in the audit log (`key.use`, naming the node).
 //!
 //! Choices: a node is ephemeral when its key is ephemeral **or** the client asked for it
 //! (`--state=mem:`, tsnet `Ephemeral`), as Tailscale does; `Hostinfo.RequestTags`
@@ -33,15 +40,15 @@ use std::sync::Arc;
 use keygate_domain::ip_pool;
 use keygate_domain::secret::{masked, SecretKind};
 use keygate_domain::{
-    AuthKey, DiscoKey, KeyRejected, MachineKey, NewNode, Node, NodeId, NodeKey, NodeOwner,
-    SecretToken, TagSet, TailnetSettings, Timestamp,
+    AuditAction, AuditActor, AuthKey, DiscoKey, KeyRejected, MachineKey, NewNode, Node, NodeId,
+    NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp,
 };
 use keygate_store::{ConsumeOutcome, StoreError};
 
 use crate::auth_keys::PresentedKeyError;
+use crate::node_admin::owner_text;
 use crate::tailnet::{not_found, NodeEntry, WriteKind};
-use crate::users::require_admin;
-use crate::{Actor, ServiceError, Tailnet};
+use crate::{ServiceError, Tailnet};
 
 /// How often an enrolment retries after the database refused an address or a name that the
 /// in-memory state thought free (possible only with another writer on the same database).
@@ -194,7 +201,19 @@ impl Tailnet {
             _ => return Ok(RegisterOutcome::LoggedOut { entry: None }),
         };
         if entry.node.ephemeral {
-            self.remove_node_locked(entry.node.id, "ephemeral node logged out").await?;
+            let id = entry.node.id;
+            if self.remove_node_locked(id, "ephemeral node logged out").await?.is_some() {
+                let detail =
+                    serde_json::json!({ "name": entry.node.given_name, "reason": "logout" });
+                self.service()
+                    .record_audit_as(
+                        AuditActor::Node(id),
+                        AuditAction::NodeDelete,
+                        &id.to_string(),
+                        detail,
+                    )
+                    .await;
+            }
             return Ok(RegisterOutcome::LoggedOut { entry: Some(entry) });
         }
         let mut node = entry.node.clone();
@@ -259,12 +278,14 @@ impl Tailnet {
                     self.release_name(&name);
                     if entry.node.ephemeral {
                         // Removed if it never connects, like one that disconnected.
-                        self.schedule_ephemeral_cleanup(entry.node.id, 0);
+                        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+                        self.schedule_ephemeral_cleanup(entry.node.id, 0, timeout);
                     }
                     let n = &entry.node;
                     tracing::info!(node = %n.id, name = %n.given_name, ipv4 = %n.ipv4,
                         key = %masked(SecretKind::Auth, key.id.as_str()), owner = %owner_text(&n.owner),
                         ephemeral = n.ephemeral, authorized = n.authorized, "node enrolled");
+                    self.record_key_use(&key, n, false).await;
                     return Ok(RegisterOutcome::Registered { entry, node_key_expired: false });
                 }
                 Ok(ConsumeOutcome::Rejected(rejected)) => {
@@ -313,18 +334,6 @@ impl Tailnet {
         };
         let user = self.owner_user(&owner).await?;
         let settings = self.service().store.get_settings().await?;
-        // The use is consumed first, then the node written: two transactions, so a failed
-        // write loses one use of the key. See the report on `update_node_consuming_key`.
-        match self.service().store.consume_auth_key(&key.id, now).await {
-            Ok(ConsumeOutcome::Consumed { .. }) => {}
-            Ok(ConsumeOutcome::Rejected(rejected)) => {
-                return Ok(RegisterOutcome::Refused(rejected.into()))
-            }
-            Err(StoreError::NotFound(_)) => {
-                return Ok(RegisterOutcome::Refused(KeyRejected::Unknown.into()))
-            }
-            Err(e) => return Err(e.into()),
-        }
         let mut node = entry.node.clone();
         // An admin's approval stays with the node while it keeps its owner.
         node.authorized =
@@ -336,10 +345,22 @@ impl Tailnet {
         node.ephemeral = key.ephemeral || req.ephemeral;
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        self.service().store.update_node(&node).await.map_err(node_key_conflict)?;
+        // The key's use and the node's new state in one transaction: a failed write counts no
+        // use, and a key used up meanwhile changes nothing.
+        match self.service().store.update_node_consuming_key(&node, &key.id, now).await {
+            Ok(ConsumeOutcome::Consumed { .. }) => {}
+            Ok(ConsumeOutcome::Rejected(rejected)) => {
+                return Ok(RegisterOutcome::Refused(rejected.into()))
+            }
+            Err(StoreError::NotFound("auth key")) => {
+                return Ok(RegisterOutcome::Refused(KeyRejected::Unknown.into()))
+            }
+            Err(e) => return Err(node_key_conflict(e)),
+        }
         tracing::info!(node = %node.id, name = %node.given_name,
             key = %masked(SecretKind::Auth, key.id.as_str()), owner = %owner_text(&node.owner),
             "node re-enrolled");
+        self.record_key_use(&key, &node, true).await;
         let entry = self.commit(node, user, WriteKind::Changed);
         Ok(RegisterOutcome::Registered { entry, node_key_expired: false })
     }
@@ -374,6 +395,23 @@ impl Tailnet {
         node.hostinfo_json = req.hostinfo_json.clone();
         self.service().store.update_node(&node).await?;
         Ok(self.commit(node, entry.user.clone(), WriteKind::Changed))
+    }
+
+    /// Records in the audit log that `key` enrolled `node` (again, for a known machine).
+    async fn record_key_use(&self, key: &AuthKey, node: &Node, again: bool) {
+        let detail = serde_json::json!({
+            "node": node.id.to_string(),
+            "name": node.given_name,
+            "reenrolment": again,
+        });
+        self.service()
+            .record_audit_as(
+                AuditActor::Node(node.id),
+                AuditAction::KeyUse,
+                key.id.as_str(),
+                detail,
+            )
+            .await;
     }
 
     /// Checks a presented key and the tags the client asks for.
@@ -437,46 +475,6 @@ impl Tailnet {
         let kind = if patchable { WriteKind::Endpoints } else { WriteKind::Changed };
         Ok(self.commit(node, entry.user.clone(), kind))
     }
-
-    /// Approves (`true`) or un-approves a node. Admins only.
-    pub async fn set_node_authorized(
-        &self,
-        actor: &Actor,
-        id: NodeId,
-        authorized: bool,
-    ) -> Result<Arc<NodeEntry>, ServiceError> {
-        require_admin(actor)?;
-        self.change_node(id, |node| node.authorized = authorized).await
-    }
-
-    /// Expires a node's key now; the node must log in again. Admins or the owning user.
-    pub async fn expire_node(
-        &self,
-        actor: &Actor,
-        id: NodeId,
-    ) -> Result<Arc<NodeEntry>, ServiceError> {
-        self.check_may_manage(actor, id)?;
-        let now = self.service().now();
-        self.change_node(id, |node| node.key_expiry = Some(now)).await
-    }
-
-    /// Read-modify-write of one node under its machine lock.
-    async fn change_node(
-        &self,
-        id: NodeId,
-        change: impl FnOnce(&mut Node),
-    ) -> Result<Arc<NodeEntry>, ServiceError> {
-        let machine = self.node(id).ok_or_else(|| not_found(id))?.node.machine_key;
-        let _guard = self.lock_machine(&machine).await;
-        let entry = self.node(id).ok_or_else(|| not_found(id))?;
-        let mut node = entry.node.clone();
-        change(&mut node);
-        if node == entry.node {
-            return Ok(entry);
-        }
-        self.service().store.update_node(&node).await?;
-        Ok(self.commit(node, entry.user.clone(), WriteKind::Changed))
-    }
 }
 
 /// Whether `presented` is (textually) the key `node` was enrolled with. Only the public id
@@ -506,17 +504,13 @@ fn is_authorized(key: &AuthKey, settings: &TailnetSettings) -> bool {
 fn key_expiry(owner: &NodeOwner, settings: &TailnetSettings, now: Timestamp) -> Option<Timestamp> {
     match owner {
         NodeOwner::Tags(_) => None,
-        NodeOwner::User(_) => Some(now.plus(std::time::Duration::from_secs(
-            u64::from(settings.node_key_expiry_days) * 86_400,
-        ))),
+        NodeOwner::User(_) => Some(key_expiry_from(settings, now)),
     }
 }
 
-fn owner_text(owner: &NodeOwner) -> String {
-    match owner {
-        NodeOwner::User(u) => format!("user {u}"),
-        NodeOwner::Tags(t) => t.to_string(),
-    }
+/// When a user-owned node's key, (re)issued at `now`, expires.
+pub(crate) fn key_expiry_from(settings: &TailnetSettings, now: Timestamp) -> Timestamp {
+    now.plus(std::time::Duration::from_secs(u64::from(settings.node_key_expiry_days) * 86_400))
 }
 
 /// The loggable form of a presented key: `keygate-auth-<id>-***`, or a fixed placeholder

@@ -16,6 +16,9 @@ pub enum Actor {
     Admin,
     /// A user, authenticated by an API token; acts on its own keys only.
     User(UserId),
+    /// A machine client, authenticated by an OAuth access token: acts within its scopes on
+    /// keys owned by the tailnet, and may give keys only its own tags (see `oauth.rs`).
+    OAuth(crate::OAuthGrant),
 }
 
 /// Tunables of the service layer.

@@ -1,6 +1,6 @@
 //! Tailnet settings.
 
-use keygate_domain::TailnetSettings;
+use keygate_domain::{AuditAction, TailnetSettings};
 
 use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
@@ -24,6 +24,8 @@ impl Service {
         s.device_approval = on;
         self.store.put_settings(&s).await?;
         tracing::info!(device_approval = on, "settings changed");
+        let detail = serde_json::json!({ "devicesApprovalOn": on });
+        self.record_audit(actor, AuditAction::SettingsChange, "devicesApprovalOn", detail).await;
         Ok(s)
     }
 
@@ -45,6 +47,9 @@ impl Service {
         s.node_key_expiry_days = days;
         self.store.put_settings(&s).await?;
         tracing::info!(node_key_expiry_days = days, "settings changed");
+        let detail = serde_json::json!({ "devicesKeyDurationDays": days });
+        self.record_audit(actor, AuditAction::SettingsChange, "devicesKeyDurationDays", detail)
+            .await;
         Ok(s)
     }
 }

@@ -1,9 +1,11 @@
 //! The live tailnet: every node in memory, who is online, and a bus of changes.
 //!
 //! [`Tailnet`] is the one writer of nodes. It loads all nodes from the store at start, and
-//! every node use case (enrolment, re-registration, logout, endpoint updates, approval,
-//! expiry, deletion; see `nodes.rs`) writes the store first and then this state, publishing one
-//! [`TailnetEvent`] per change. Surfaces read from here, never from the store:
+//! every node use case (enrolment, re-registration, logout and endpoint updates in `nodes.rs`;
+//! approval, tags, expiry and deletion in `node_admin.rs`; the clean-up of inactive ephemeral
+//! nodes and the announcement of expired keys in `lifecycle.rs`) writes the store first and
+//! then this state, publishing one [`TailnetEvent`] per change. Surfaces read from here, never
+//! from the store:
 //!
 //! - the control protocol renders full maps from a [`Snapshot`] and turns each event into one
 //!   delta frame that it fans out to every connected node, so a join costs O(peers) work and
@@ -26,24 +28,36 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::Duration;
 
 use keygate_domain::{MachineKey, Node, NodeId, NodeKey, NodeOwner, Timestamp, User, UserId};
-use tokio::sync::broadcast;
+use keygate_policy::{Network, NodeInfo, PacketRule, Policy};
+use tokio::sync::{broadcast, Notify};
 
 use crate::ip_allocator::IpAllocator;
-use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
+
+/// The tailnet's default DNS domain: nodes are named `<name>.keygate.internal`. `.internal`
+/// is reserved for private use (ICANN, 2024), so it never collides with a public name.
+pub const DEFAULT_BASE_DOMAIN: &str = "keygate.internal";
 
 /// Tunables of the live tailnet.
 #[derive(Clone, Debug)]
 pub struct TailnetConfig {
-    /// How long an ephemeral node may stay offline before it is deleted.
+    /// How long an ephemeral node may stay offline before it is deleted (see `lifecycle.rs`
+    /// for why the default is three minutes).
     pub ephemeral_inactivity_timeout: Duration,
     /// Events buffered for a slow subscriber before it is told it lagged.
     pub event_capacity: usize,
+    /// The tailnet's DNS domain (MagicDNS suffix), without dots at either end. The control
+    /// protocol's `ControlConfig::base_domain` must be the same.
+    pub base_domain: String,
 }
 
 impl Default for TailnetConfig {
     fn default() -> Self {
-        Self { ephemeral_inactivity_timeout: Duration::from_secs(300), event_capacity: 4096 }
+        Self {
+            ephemeral_inactivity_timeout: crate::lifecycle::DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT,
+            event_capacity: 4096,
+            base_domain: DEFAULT_BASE_DOMAIN.to_owned(),
+        }
     }
 }
 
@@ -63,6 +77,12 @@ impl NodeEntry {
     pub fn visible_to_peers(&self) -> bool {
         self.node.authorized
     }
+
+    /// The node's MagicDNS name in `base_domain`, without the trailing dot:
+    /// `web.keygate.internal`.
+    pub fn fqdn(&self, base_domain: &str) -> String {
+        format!("{}.{base_domain}", self.node.given_name)
+    }
 }
 
 /// One change to the tailnet.
@@ -77,8 +97,41 @@ pub enum TailnetChange {
     EndpointsChanged(Arc<NodeEntry>),
     /// The node went online or offline.
     OnlineChanged(Arc<NodeEntry>),
-    /// The node was deleted. `was_visible`: whether peers had it in their maps.
-    Removed { id: NodeId, was_visible: bool },
+    /// The node was deleted; `entry` is its last state. `was_visible`: whether peers had it
+    /// in their maps.
+    Removed { entry: Arc<NodeEntry>, was_visible: bool },
+    /// A new ACL policy is in force: every node's filter and peers may differ (resend them).
+    PolicyChanged,
+}
+
+/// What a node change did under the ACL policy: who sees the node now, whose peer sets and
+/// packet filters changed. Computed under the state lock, so it matches the event order.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyEffects {
+    /// The nodes that have the changed node in their maps after the change (its peers),
+    /// sorted by id. Empty for a node that is not visible (or was removed).
+    pub peers: Arc<[NodeId]>,
+    /// Nodes that became its peers: each gets the node, and the node gets each of them.
+    pub peers_added: Vec<Arc<NodeEntry>>,
+    /// Nodes that were its peers and are not any more: each loses the node, and the node
+    /// loses each of them.
+    pub peers_removed: Vec<NodeId>,
+    /// New packet filters of the nodes whose filter may have changed (the changed node's
+    /// own included), by id.
+    pub filters: Vec<(NodeId, Vec<PacketRule>)>,
+}
+
+/// What one node's map holds at one point of the event order: itself, the peers the policy
+/// lets it see and its packet filter.
+#[derive(Clone, Debug)]
+pub struct MapView {
+    /// The sequence number of the last event reflected here.
+    pub seq: u64,
+    pub me: Arc<NodeEntry>,
+    /// Its peers, by id (approved nodes it may reach or that may reach it).
+    pub peers: Vec<Arc<NodeEntry>>,
+    /// Its packet filter: empty (deny all) for a node peers cannot see.
+    pub packet_filter: Vec<PacketRule>,
 }
 
 /// A change with its place in the order of all changes.
@@ -87,17 +140,20 @@ pub struct TailnetEvent {
     /// Strictly increasing, starting at 1.
     pub seq: u64,
     pub change: TailnetChange,
+    /// Its effects under the ACL policy (empty for [`TailnetChange::PolicyChanged`]).
+    pub effects: PolicyEffects,
 }
 
 impl TailnetEvent {
-    /// The node the change is about.
+    /// The node the change is about (`NodeId(0)`, which no node has, for a policy change).
     pub fn node_id(&self) -> NodeId {
         match &self.change {
             TailnetChange::Added(e)
             | TailnetChange::Changed { entry: e, .. }
             | TailnetChange::EndpointsChanged(e)
-            | TailnetChange::OnlineChanged(e) => e.node.id,
-            TailnetChange::Removed { id, .. } => *id,
+            | TailnetChange::OnlineChanged(e)
+            | TailnetChange::Removed { entry: e, .. } => e.node.id,
+            TailnetChange::PolicyChanged => NodeId(0),
         }
     }
 }
@@ -126,9 +182,12 @@ pub(crate) enum WriteKind {
 }
 
 /// The in-memory state behind the lock.
-#[derive(Default)]
 pub(crate) struct State {
     seq: u64,
+    /// The policy in force applied to the visible nodes: who sees whom, packet filters.
+    network: Network,
+    /// Peer lists computed since the network last changed (DERP asks per packet).
+    peer_cache: Mutex<HashMap<NodeId, Arc<[NodeId]>>>,
     nodes: BTreeMap<NodeId, Arc<NodeEntry>>,
     by_machine: HashMap<MachineKey, NodeId>,
     by_node_key: HashMap<NodeKey, NodeId>,
@@ -139,11 +198,80 @@ pub(crate) struct State {
     sessions: HashMap<NodeId, u32>,
     /// Bumped whenever a node goes offline, so a pending ephemeral deletion can tell whether
     /// the node came back in the meantime.
-    offline_generation: HashMap<NodeId, u64>,
+    pub(crate) offline_generation: HashMap<NodeId, u64>,
+    /// Nodes whose key has expired and whose expiry was published (by the change that set it,
+    /// or by `lifecycle.rs` when the time came): the expiry each was published with.
+    pub(crate) announced_expiry: HashMap<NodeId, Timestamp>,
     users: HashMap<UserId, User>,
 }
 
 impl State {
+    fn new(network: Network) -> Self {
+        Self {
+            seq: 0,
+            network,
+            peer_cache: Mutex::default(),
+            nodes: BTreeMap::new(),
+            by_machine: HashMap::new(),
+            by_node_key: HashMap::new(),
+            names: HashSet::new(),
+            pending_names: HashSet::new(),
+            sessions: HashMap::new(),
+            offline_generation: HashMap::new(),
+            announced_expiry: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    /// Node `id`'s peers under the policy, sorted (cached until the network changes).
+    fn peers(&self, id: NodeId) -> Arc<[NodeId]> {
+        let mut cache = self.peer_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entry(id).or_insert_with(|| self.network.peers(id).into()).clone()
+    }
+
+    fn network_changed(&mut self) {
+        self.peer_cache.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Brings the network up to date with `change` and says what that did.
+    fn apply_to_network(&mut self, change: &TailnetChange) -> PolicyEffects {
+        let (entry, changes) = match change {
+            TailnetChange::Added(e)
+            | TailnetChange::Changed { entry: e, .. }
+            | TailnetChange::EndpointsChanged(e) => {
+                let changes = match network_node(e) {
+                    Some(info) => self.network.upsert(info),
+                    None => self.network.remove(e.node.id),
+                };
+                (e, changes)
+            }
+            TailnetChange::OnlineChanged(e) => (e, keygate_policy::Changes::default()),
+            TailnetChange::Removed { entry, .. } => (entry, self.network.remove(entry.node.id)),
+            TailnetChange::PolicyChanged => {
+                self.network_changed();
+                return PolicyEffects::default();
+            }
+        };
+        if !changes.is_empty() {
+            self.network_changed();
+        }
+        let id = entry.node.id;
+        PolicyEffects {
+            peers: self.peers(id),
+            peers_added: changes
+                .peers_added
+                .iter()
+                .filter_map(|p| self.nodes.get(p).cloned())
+                .collect(),
+            peers_removed: changes.peers_removed,
+            filters: changes
+                .filters
+                .into_iter()
+                .map(|n| (n, self.network.packet_filter(n)))
+                .collect(),
+        }
+    }
+
     pub(crate) fn node(&self, id: NodeId) -> Option<&Arc<NodeEntry>> {
         self.nodes.get(&id)
     }
@@ -158,6 +286,24 @@ impl State {
 
     pub(crate) fn user(&self, id: UserId) -> Option<&User> {
         self.users.get(&id)
+    }
+
+    /// Every node, by id.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &Arc<NodeEntry>> {
+        self.nodes.values()
+    }
+
+    /// Whether node `id` has a streaming map session open.
+    pub(crate) fn has_session(&self, id: NodeId) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    /// Sets node `id`'s in-memory `last_seen` without publishing anything (peers see the
+    /// last-seen time of offline nodes only, which an online node's refresh does not change).
+    pub(crate) fn set_last_seen(&mut self, id: NodeId, at: Timestamp) {
+        if let Some(entry) = self.nodes.get_mut(&id) {
+            Arc::make_mut(entry).node.last_seen = Some(at);
+        }
     }
 
     /// Whether a given name is used by a node or reserved by an enrolment in flight.
@@ -192,6 +338,18 @@ pub(crate) struct Inner {
     events: broadcast::Sender<Arc<TailnetEvent>>,
     /// Serialises writes per machine (see the module docs).
     stripes: Box<[tokio::sync::Mutex<()>]>,
+    /// Wakes the key-expiry watcher (`lifecycle.rs`) when a node's key expiry changed to a
+    /// time it might otherwise sleep through, and when the tailnet is dropped.
+    pub(crate) expiry_changed: Arc<Notify>,
+    /// Serialises policy saves, so the policy in force is the last one saved.
+    policy_lock: tokio::sync::Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The watcher holds no reference to the tailnet while it waits: let it see it is gone.
+        self.expiry_changed.notify_one();
+    }
 }
 
 /// Number of write-lock stripes: plenty to keep unrelated machines from waiting on each
@@ -199,23 +357,31 @@ pub(crate) struct Inner {
 const STRIPES: usize = 64;
 
 impl Tailnet {
-    /// Loads every node and user from the store. Ephemeral nodes start offline, so each gets
-    /// its inactivity timer, as if it had just disconnected. Call within a tokio runtime.
+    /// Loads every node and user from the store and starts the background work of
+    /// `lifecycle.rs`. Ephemeral nodes start offline: those offline (by their stored last-seen
+    /// time) for longer than the inactivity timeout are deleted now, the others get the rest
+    /// of their timeout. Call within a tokio runtime.
     pub async fn load(service: Service, config: TailnetConfig) -> Result<Self, ServiceError> {
         let nodes = service.store.list_nodes().await?;
         let users = service.store.list_users().await?;
         let allocator = IpAllocator::new(nodes.iter().map(|n| (&n.ipv4, &n.ipv6)));
 
-        let mut state =
-            State { users: users.into_iter().map(|u| (u.id, u)).collect(), ..State::default() };
+        let now = service.now();
+        let policy = service.current_policy().await?.policy;
+        let mut state = State::new(Network::new(policy, std::iter::empty()));
+        state.users = users.into_iter().map(|u| (u.id, u)).collect();
         for node in nodes {
             state.insert_indexes(&node);
+            if let Some(expiry) = node.key_expiry.filter(|_| node.is_key_expired(now)) {
+                // Expired before this start: a connecting node learns it from its first map.
+                state.announced_expiry.insert(node.id, expiry);
+            }
             let user = node.owner.user().and_then(|u| state.users.get(&u).cloned());
             let entry = NodeEntry { node, user, online: false };
             state.nodes.insert(entry.node.id, Arc::new(entry));
         }
-        let ephemeral: Vec<NodeId> =
-            state.nodes.values().filter(|e| e.node.ephemeral).map(|e| e.node.id).collect();
+        let visible: Vec<NodeInfo> = state.nodes.values().filter_map(|e| network_node(e)).collect();
+        state.network = Network::new(Arc::clone(state.network.policy()), visible);
         tracing::info!(nodes = state.nodes.len(), "tailnet loaded");
 
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
@@ -227,17 +393,23 @@ impl Tailnet {
                 allocator: Mutex::new(allocator),
                 events,
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                expiry_changed: Arc::new(Notify::new()),
+                policy_lock: tokio::sync::Mutex::new(()),
             }),
         };
-        for id in ephemeral {
-            tailnet.schedule_ephemeral_cleanup(id, 0);
-        }
+        tailnet.resume_ephemeral_cleanup().await?;
+        tailnet.start_background_tasks();
         Ok(tailnet)
     }
 
     /// The service this tailnet writes through.
     pub fn service(&self) -> &Service {
         &self.inner.service
+    }
+
+    /// The tailnet's DNS domain (MagicDNS suffix), without dots at either end.
+    pub fn base_domain(&self) -> &str {
+        &self.inner.config.base_domain
     }
 
     /// Receives every change from now on. A receiver that falls more than
@@ -268,18 +440,13 @@ impl Tailnet {
         self.read().by_machine(key).cloned()
     }
 
-    /// Nodes visible to `actor` (admins: all; users: the nodes they own), by id, with their
-    /// online state.
+    /// Nodes visible to `actor` (admins: all; users: the nodes they own; OAuth clients: all,
+    /// with scope `devices:core:read`), by id, with their online state.
     pub fn list_nodes(&self, actor: &Actor) -> Vec<Arc<NodeEntry>> {
         self.read()
             .nodes
             .values()
-            .filter(|e| match actor {
-                Actor::Admin => true,
-                Actor::User(me) => e.node.owner.user() == Some(*me),
-                // OAuth (issue 5): the whole device list with scope devices:core:read.
-                Actor::OAuth(grant) => grant.scopes.grants(keygate_domain::Scope::DevicesCoreRead),
-            })
+            .filter(|e| crate::node_admin::may_see(actor, e))
             .cloned()
             .collect()
     }
@@ -323,7 +490,8 @@ impl Tailnet {
         let Some(generation) = went_offline else { return };
         let ephemeral = self.refresh_online(id, now).await;
         if ephemeral {
-            self.schedule_ephemeral_cleanup(id, generation);
+            let timeout = self.inner.config.ephemeral_inactivity_timeout;
+            self.schedule_ephemeral_cleanup(id, generation, timeout);
         }
     }
 
@@ -353,44 +521,15 @@ impl Tailnet {
         current.node.ephemeral
     }
 
-    /// Deletes ephemeral node `id` once it has been offline for the configured timeout,
-    /// unless it reconnected (or disconnected again) in the meantime. `generation` is the
-    /// node's offline generation when it went offline (0: never connected since start or
-    /// enrolment).
-    pub(crate) fn schedule_ephemeral_cleanup(&self, id: NodeId, generation: u64) {
-        let tailnet = self.clone();
-        let timeout = self.inner.config.ephemeral_inactivity_timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let still_gone = {
-                let state = tailnet.read();
-                !state.sessions.contains_key(&id)
-                    && state.offline_generation.get(&id).copied().unwrap_or(0) == generation
-            };
-            if still_gone {
-                match tailnet.remove_node(id, "ephemeral node inactive").await {
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(node = %id, error = %e, "could not delete ephemeral node")
-                    }
-                }
-            }
-        });
-    }
-
-    /// Deletes a node. Admins, or the user who owns it.
-    pub async fn delete_node(&self, actor: &Actor, id: NodeId) -> Result<(), ServiceError> {
-        self.check_may_manage(actor, id)?;
-        if self.remove_node(id, "deleted").await? {
-            Ok(())
-        } else {
-            Err(not_found(id))
-        }
-    }
-
-    /// Deletes node `id` from the store and the state; `false` when it did not exist.
-    pub(crate) async fn remove_node(&self, id: NodeId, why: &str) -> Result<bool, ServiceError> {
-        let Some(entry) = self.node(id) else { return Ok(false) };
+    /// Deletes node `id` from the store and the state: its addresses are free again, peers
+    /// are told, and its open map stream is closed. The node as it was; `None` when it did not
+    /// exist.
+    pub(crate) async fn remove_node(
+        &self,
+        id: NodeId,
+        why: &str,
+    ) -> Result<Option<Arc<NodeEntry>>, ServiceError> {
+        let Some(entry) = self.node(id) else { return Ok(None) };
         let _guard = self.lock_machine(&entry.node.machine_key).await;
         self.remove_node_locked(id, why).await
     }
@@ -400,37 +539,24 @@ impl Tailnet {
         &self,
         id: NodeId,
         why: &str,
-    ) -> Result<bool, ServiceError> {
-        let existed = self.inner.service.store.delete_node(id).await?;
+    ) -> Result<Option<Arc<NodeEntry>>, ServiceError> {
+        self.inner.service.store.delete_node(id).await?;
         let mut state = self.write();
-        let Some(current) = state.nodes.remove(&id) else { return Ok(existed) };
+        let Some(current) = state.nodes.remove(&id) else { return Ok(None) };
         state.remove_indexes(&current.node);
         state.offline_generation.remove(&id);
+        state.announced_expiry.remove(&id);
         self.allocator().release_addresses(current.node.ipv4, current.node.ipv6);
         let was_visible = current.visible_to_peers();
-        self.publish(&mut state, TailnetChange::Removed { id, was_visible });
+        self.publish(&mut state, TailnetChange::Removed { entry: current.clone(), was_visible });
         tracing::info!(node = %id, name = %current.node.given_name, reason = why, "node removed");
-        Ok(true)
-    }
-
-    /// Fails unless `actor` may change node `id`.
-    pub(crate) fn check_may_manage(&self, actor: &Actor, id: NodeId) -> Result<(), ServiceError> {
-        let owner = self.node(id).ok_or_else(|| not_found(id))?.node.owner.clone();
-        match (actor, owner) {
-            (Actor::User(me), NodeOwner::User(owner)) if *me == owner => Ok(()),
-            // Users learn nothing about nodes that are not theirs.
-            (Actor::User(_), _) => Err(not_found(id)),
-            (Actor::Admin, _) => require_admin(actor),
-            // OAuth (issue 5): any device with scope devices:core.
-            (Actor::OAuth(_), _) => {
-                actor.require_scope(keygate_domain::Scope::DevicesCore, "changing devices")
-            }
-        }
+        Ok(Some(current))
     }
 
     /// Makes `node` (already written to the store) the current state and publishes the
     /// change. `user` is its owner's record when the owner is a user.
     pub(crate) fn commit(&self, node: Node, user: Option<User>, kind: WriteKind) -> Arc<NodeEntry> {
+        let now = self.inner.service.now();
         let mut state = self.write();
         let id = node.id;
         let previous = state.nodes.get(&id).cloned();
@@ -438,6 +564,15 @@ impl Tailnet {
             state.remove_indexes(&previous.node);
         }
         state.insert_indexes(&node);
+        // An expired key is published by this change itself; a future one is the watcher's.
+        match node.key_expiry.filter(|_| node.is_key_expired(now)) {
+            Some(expiry) => state.announced_expiry.insert(id, expiry),
+            None => state.announced_expiry.remove(&id),
+        };
+        let expiry_changed = previous.as_ref().map(|p| p.node.key_expiry) != Some(node.key_expiry);
+        if expiry_changed && crate::lifecycle::wakes_the_expiry_watcher(node.key_expiry, now) {
+            self.inner.expiry_changed.notify_one();
+        }
         if let Some(user) = &user {
             state.users.insert(user.id, user.clone());
         }
@@ -505,7 +640,7 @@ impl Tailnet {
         self.inner.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.inner.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -513,12 +648,61 @@ impl Tailnet {
         self.inner.allocator.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Numbers `change` and sends it, while the caller still holds the state lock.
-    fn publish(&self, state: &mut State, change: TailnetChange) {
+    /// Numbers `change`, applies it to the policy's view of the tailnet and sends it, while
+    /// the caller still holds the state lock.
+    pub(crate) fn publish(&self, state: &mut State, change: TailnetChange) {
+        let effects = state.apply_to_network(&change);
         state.seq += 1;
         // No subscriber is not an error: nobody is connected.
-        let _ = self.inner.events.send(Arc::new(TailnetEvent { seq: state.seq, change }));
+        let _ = self.inner.events.send(Arc::new(TailnetEvent { seq: state.seq, change, effects }));
     }
+
+    /// What node `id`'s map holds now: itself, its peers under the policy, its filter.
+    pub fn map_view(&self, id: NodeId) -> Option<MapView> {
+        let state = self.read();
+        let me = state.nodes.get(&id)?.clone();
+        let peers = state.peers(id).iter().filter_map(|p| state.nodes.get(p).cloned()).collect();
+        Some(MapView { seq: state.seq, me, peers, packet_filter: state.network.packet_filter(id) })
+    }
+
+    /// Whether the nodes holding node keys `a` and `b` see each other (both approved, and the
+    /// policy lets either reach the other). Memory only, cached: the DERP relay asks per packet.
+    pub fn may_talk(&self, a: &NodeKey, b: &NodeKey) -> bool {
+        let state = self.read();
+        let (Some(a), Some(b)) = (state.by_node_key.get(a), state.by_node_key.get(b)) else {
+            return false;
+        };
+        a != b && state.peers(*a).binary_search(b).is_ok()
+    }
+
+    /// The compiled policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(self.read().network.policy())
+    }
+
+    /// Saves a new policy (see [`Service::set_policy`]) and puts it in force: every connected
+    /// node is sent its new packet filter and peers.
+    pub async fn set_policy(
+        &self,
+        actor: &Actor,
+        text: &str,
+        if_match: Option<&str>,
+    ) -> Result<crate::CurrentPolicy, crate::SetPolicyError> {
+        let _serial = self.inner.policy_lock.lock().await;
+        let current = self.inner.service.set_policy(actor, text, if_match).await?;
+        let mut state = self.write();
+        state.network.set_policy(Arc::clone(&current.policy));
+        self.publish(&mut state, TailnetChange::PolicyChanged);
+        Ok(current)
+    }
+}
+
+/// The policy's view of `entry`, when other nodes may see it at all (approved, owner known).
+fn network_node(entry: &NodeEntry) -> Option<NodeInfo> {
+    if !entry.visible_to_peers() {
+        return None;
+    }
+    NodeInfo::from_node(&entry.node, entry.user.as_ref().map(|u| &u.name))
 }
 
 pub(crate) fn not_found(id: NodeId) -> ServiceError {

@@ -1,7 +1,8 @@
 //! Users.
 
-use keygate_domain::{User, UserName};
+use keygate_domain::{AuditAction, User, UserName};
 use keygate_store::StoreError;
+use serde_json::json;
 
 use crate::{Actor, Service, ServiceError};
 
@@ -13,6 +14,8 @@ impl Service {
         match self.store.insert_user(&name, self.now()).await {
             Ok(user) => {
                 tracing::info!(user = %user.name, id = %user.id, "user created");
+                self.record_audit(actor, AuditAction::UserCreate, user.name.as_str(), json!({}))
+                    .await;
                 Ok(user)
             }
             Err(StoreError::Conflict(_)) => {
@@ -28,6 +31,8 @@ impl Service {
         Ok(match actor {
             Actor::Admin => users,
             Actor::User(me) => users.into_iter().filter(|u| u.id == *me).collect(),
+            // A tailnet credential stands for no user.
+            Actor::OAuth(_) => Vec::new(),
         })
     }
 
@@ -74,6 +79,8 @@ impl Service {
 pub(crate) fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
     match actor {
         Actor::Admin => Ok(()),
-        Actor::User(_) => Err(ServiceError::Forbidden("this needs an administrator".into())),
+        Actor::User(_) | Actor::OAuth(_) => {
+            Err(ServiceError::Forbidden("this needs an administrator".into()))
+        }
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keygate_domain::{KeyLifetime, KeyRejected, KeyState, Pepper, Timestamp};
-use keygate_service::{Actor, ManualClock, NewKeyRequest, PresentedKeyError, Service, ServiceConfig, ServiceError};
+use keygate_service::{
+    Actor, ManualClock, NewKeyRequest, PresentedKeyError, Service, ServiceConfig, ServiceError,
+};
 use keygate_store::RevokeOutcome;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -13,7 +15,12 @@ const START: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
 async fn service() -> (Service, ManualClock) {
     let store = keygate_store::connect("sqlite::memory:").await.expect("in-memory sqlite opens");
     let clock = ManualClock::new(START);
-    let svc = Service::new(store, Pepper::from_bytes([9; 32]), Arc::new(clock.clone()), ServiceConfig::default());
+    let svc = Service::new(
+        store,
+        Pepper::from_bytes([9; 32]),
+        Arc::new(clock.clone()),
+        ServiceConfig::default(),
+    );
     (svc, clock)
 }
 
@@ -57,13 +64,17 @@ async fn presented_keys_are_checked_by_secret_and_state() {
     assert_eq!(svc.check_presented_auth_key(&good).await.unwrap().id, created.key.id);
 
     // A wrong secret under a real id, a malformed string and an unknown id look the same.
-    let wrong_secret = format!("{}{}", &good[..good.len() - 1], if good.ends_with('0') { '1' } else { '0' });
+    let wrong_secret =
+        format!("{}{}", &good[..good.len() - 1], if good.ends_with('0') { '1' } else { '0' });
     let unknown_id = good.replace(created.key.id.as_str(), "kzzzzzzzzzzzz");
     for presented in [wrong_secret.as_str(), "garbage", unknown_id.as_str(), ""] {
-        assert!(matches!(
-            svc.check_presented_auth_key(presented).await,
-            Err(PresentedKeyError::Rejected(KeyRejected::Unknown))
-        ), "{presented}");
+        assert!(
+            matches!(
+                svc.check_presented_auth_key(presented).await,
+                Err(PresentedKeyError::Rejected(KeyRejected::Unknown))
+            ),
+            "{presented}"
+        );
     }
 
     match svc.revoke_auth_key(&Actor::Admin, created.key.id.as_str()).await.unwrap() {
@@ -87,15 +98,23 @@ async fn invalid_requests_are_refused_with_the_rule_in_the_message() {
         (NewKeyRequest { tags: vec!["tag:Bad".into()], ..Default::default() }, "\"tag:Bad\""),
         (NewKeyRequest { description: "x".repeat(51), ..Default::default() }, "at most 50"),
         (NewKeyRequest { usage_limit: Some(5), ..Default::default() }, "reusable"),
-        (NewKeyRequest { user: Some("nobody".into()), ..Default::default() }, "keygate users create nobody"),
+        (
+            NewKeyRequest { user: Some("nobody".into()), ..Default::default() },
+            "keygate users create nobody",
+        ),
     ];
     for (req, needle) in cases {
         match svc.create_auth_key(&Actor::Admin, req).await {
-            Err(ServiceError::Invalid(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
+            Err(ServiceError::Invalid(msg)) => {
+                assert!(msg.contains(needle), "{msg:?} lacks {needle:?}")
+            }
             other => panic!("expected Invalid containing {needle:?}, got {other:?}"),
         }
     }
-    assert!(svc.list_auth_keys(&Actor::Admin).await.unwrap().valid.is_empty(), "nothing was stored");
+    assert!(
+        svc.list_auth_keys(&Actor::Admin).await.unwrap().valid.is_empty(),
+        "nothing was stored"
+    );
 }
 
 #[tokio::test]
@@ -111,8 +130,14 @@ async fn users_see_only_their_own_keys_and_cannot_create_for_others() {
 
     let listing = svc.list_auth_keys(&as_alice).await.unwrap();
     assert_eq!(listing.valid.iter().map(|k| k.id.clone()).collect::<Vec<_>>(), vec![alices.key.id]);
-    assert!(matches!(svc.auth_key(&as_alice, bobs.key.id.as_str()).await, Err(ServiceError::NotFound { .. })));
-    assert!(matches!(svc.create_auth_key(&as_alice, for_bob).await, Err(ServiceError::Forbidden(_))));
+    assert!(matches!(
+        svc.auth_key(&as_alice, bobs.key.id.as_str()).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(
+        svc.create_auth_key(&as_alice, for_bob).await,
+        Err(ServiceError::Forbidden(_))
+    ));
     assert!(matches!(svc.create_user(&as_alice, "carol").await, Err(ServiceError::Forbidden(_))));
 }
 
@@ -120,15 +145,30 @@ async fn users_see_only_their_own_keys_and_cannot_create_for_others() {
 async fn api_tokens_authenticate_until_revoked_or_expired() {
     let (svc, clock) = service().await;
     let created = svc
-        .create_api_token(&Actor::Admin, keygate_service::TokenSpec { lifetime: Some(KeyLifetime::from_days(1).unwrap()), ..Default::default() })
+        .create_api_token(
+            &Actor::Admin,
+            keygate_service::TokenSpec {
+                lifetime: Some(KeyLifetime::from_days(1).unwrap()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let secret = created.secret.expose();
     assert_eq!(svc.authenticate_api_token(&secret).await.unwrap(), Actor::User(created.token.user));
-    assert!(matches!(svc.authenticate_api_token("keygate-api-tnope-00").await, Err(ServiceError::Unauthenticated)));
+    assert!(matches!(
+        svc.authenticate_api_token("keygate-api-tnope-00").await,
+        Err(ServiceError::Unauthenticated)
+    ));
     clock.advance(DAY);
-    assert!(matches!(svc.authenticate_api_token(&secret).await, Err(ServiceError::Unauthenticated)));
+    assert!(matches!(
+        svc.authenticate_api_token(&secret).await,
+        Err(ServiceError::Unauthenticated)
+    ));
     clock.set(START);
     svc.revoke_api_token(&Actor::Admin, created.token.id.as_str()).await.unwrap();
-    assert!(matches!(svc.authenticate_api_token(&secret).await, Err(ServiceError::Unauthenticated)));
+    assert!(matches!(
+        svc.authenticate_api_token(&secret).await,
+        Err(ServiceError::Unauthenticated)
+    ));
 }

@@ -186,4 +186,203 @@ impl<B: Backend> Store for B {
     async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError> {
         settings::put(&mut *self.writer().await?, settings).await
     }
+
+    async fn insert_console_admin(
+        &self,
+        name: &UserName,
+        password_hash: &crate::PasswordHash,
+        created: Timestamp,
+    ) -> Result<crate::ConsoleAdmin, StoreError> {
+        crate::console_admins::insert(&mut *self.writer().await?, name, password_hash, created)
+            .await
+    }
+
+    async fn get_console_admin(
+        &self,
+        id: crate::ConsoleAdminId,
+    ) -> Result<crate::ConsoleAdmin, StoreError> {
+        crate::console_admins::get(&mut *self.reader().await?, id).await
+    }
+
+    async fn find_console_admin_by_name(
+        &self,
+        name: &UserName,
+    ) -> Result<Option<crate::ConsoleAdmin>, StoreError> {
+        crate::console_admins::find_by_name(&mut *self.reader().await?, name).await
+    }
+
+    async fn list_console_admins(&self) -> Result<Vec<crate::ConsoleAdmin>, StoreError> {
+        crate::console_admins::list(&mut *self.reader().await?).await
+    }
+
+    async fn count_console_admins(&self) -> Result<u64, StoreError> {
+        crate::console_admins::count(&mut *self.reader().await?).await
+    }
+
+    async fn insert_console_session(
+        &self,
+        session: &crate::ConsoleSession,
+    ) -> Result<(), StoreError> {
+        crate::console_sessions::insert(&mut *self.writer().await?, session).await
+    }
+
+    async fn find_console_session(
+        &self,
+        id_hash: &keygate_domain::SecretHash,
+    ) -> Result<Option<crate::ConsoleSession>, StoreError> {
+        crate::console_sessions::find(&mut *self.reader().await?, id_hash).await
+    }
+
+    async fn delete_console_session(
+        &self,
+        id_hash: &keygate_domain::SecretHash,
+    ) -> Result<bool, StoreError> {
+        crate::console_sessions::delete(&mut *self.writer().await?, id_hash).await
+    }
+
+    async fn delete_expired_console_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
+        crate::console_sessions::delete_expired(&mut *self.writer().await?, now).await
+    }
+
+    async fn insert_console_setup_token(
+        &self,
+        token: &crate::SetupToken,
+    ) -> Result<(), StoreError> {
+        crate::console_setup_tokens::insert(&mut *self.writer().await?, token).await
+    }
+
+    async fn find_console_setup_token(
+        &self,
+        token_hash: &keygate_domain::SecretHash,
+    ) -> Result<Option<crate::SetupToken>, StoreError> {
+        crate::console_setup_tokens::find(&mut *self.reader().await?, token_hash).await
+    }
+
+    async fn insert_first_console_admin(
+        &self,
+        token_hash: &keygate_domain::SecretHash,
+        now: Timestamp,
+        name: &UserName,
+        password_hash: &crate::PasswordHash,
+    ) -> Result<crate::SetupOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = crate::console_setup_tokens::create_first_admin(
+            &mut *tx,
+            token_hash,
+            now,
+            name,
+            password_hash,
+        )
+        .await?;
+        // Any other outcome drops `tx` uncommitted: the token's use rolls back.
+        if matches!(outcome, crate::SetupOutcome::Created(_)) {
+            B::commit(tx).await?;
+        }
+        Ok(outcome)
+    }
+
+    // ---- audit log and OAuth ----
+
+    async fn insert_audit_event(
+        &self,
+        event: &keygate_domain::NewAuditEvent,
+    ) -> Result<keygate_domain::AuditEvent, StoreError> {
+        crate::audit_events::insert(&mut *self.writer().await?, event).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        filter: &keygate_domain::AuditFilter,
+    ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError> {
+        crate::audit_events::list(&mut *self.reader().await?, filter).await
+    }
+
+    async fn insert_oauth_client(
+        &self,
+        client: &keygate_domain::OAuthClient,
+    ) -> Result<(), StoreError> {
+        crate::oauth_clients::insert(&mut *self.writer().await?, client).await
+    }
+
+    async fn find_oauth_client(
+        &self,
+        id: &TokenId,
+    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError> {
+        crate::oauth_clients::find(&mut *self.reader().await?, id).await
+    }
+
+    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError> {
+        crate::oauth_clients::list(&mut *self.reader().await?).await
+    }
+
+    async fn revoke_oauth_client(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = crate::oauth_clients::revoke(&mut *tx, id, at).await?;
+        B::commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
+        crate::oauth_clients::touch(&mut *self.writer().await?, id, at).await
+    }
+
+    async fn insert_oauth_token(
+        &self,
+        token: &keygate_domain::OAuthToken,
+    ) -> Result<(), StoreError> {
+        crate::oauth_tokens::insert(&mut *self.writer().await?, token).await
+    }
+
+    async fn find_oauth_token(
+        &self,
+        id: &TokenId,
+    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError> {
+        crate::oauth_tokens::find(&mut *self.reader().await?, id).await
+    }
+
+    async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
+        crate::oauth_tokens::delete_expired(&mut *self.writer().await?, now).await
+    }
+
+    async fn insert_policy_revision(
+        &self,
+        revision: &crate::NewPolicyRevision,
+    ) -> Result<crate::PolicyRevision, StoreError> {
+        // One guarded statement (see policies.rs): atomic without a transaction.
+        crate::policies::insert(&mut *self.writer().await?, revision).await
+    }
+
+    async fn find_latest_policy_revision(
+        &self,
+    ) -> Result<Option<crate::PolicyRevision>, StoreError> {
+        crate::policies::find_latest(&mut *self.reader().await?).await
+    }
+
+    async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError> {
+        crate::policies::list(&mut *self.reader().await?).await
+    }
+
+    // ---- node lifecycle ----
+
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError> {
+        let mut tx = self.begin().await?;
+        // As in `insert_node_consuming_key`: any early return drops `tx` uncommitted, so a
+        // rejected key writes nothing and a failed update un-counts the use.
+        let key = match auth_keys::consume(&mut *tx, key, now).await? {
+            Ok(key) => key,
+            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
+        };
+        nodes::update(&mut *tx, node).await?;
+        B::commit(tx).await?;
+        Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
+    }
 }

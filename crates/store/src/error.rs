@@ -54,6 +54,16 @@ const UNIQUES: &[Unique] = &[
         subject: "api token id",
     },
     Unique {
+        sqlite_column: "oauth_clients.id",
+        postgres_constraint: "oauth_clients_pkey",
+        subject: "oauth client id",
+    },
+    Unique {
+        sqlite_column: "oauth_tokens.id",
+        postgres_constraint: "oauth_tokens_pkey",
+        subject: "oauth token id",
+    },
+    Unique {
         sqlite_column: "nodes.machine_key",
         postgres_constraint: "nodes_machine_key_key",
         subject: "node machine_key",
@@ -77,6 +87,11 @@ const UNIQUES: &[Unique] = &[
         sqlite_column: "nodes.given_name",
         postgres_constraint: "nodes_given_name_key",
         subject: "node given_name",
+    },
+    Unique {
+        sqlite_column: "policies.parent",
+        postgres_constraint: "policies_parent_key",
+        subject: "policy revision",
     },
 ];
 

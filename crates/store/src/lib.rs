@@ -12,11 +12,18 @@
 //! and `migrations/postgres`, kept column for column alike (a conformance test checks).
 
 mod api_tokens;
+mod audit_events;
 mod auth_keys;
 mod backend;
 mod conn;
+mod console_admins;
+mod console_sessions;
+mod console_setup_tokens;
 mod error;
 mod nodes;
+mod oauth_clients;
+mod oauth_tokens;
+mod policies;
 mod postgres;
 mod revoke;
 mod settings;
@@ -26,7 +33,11 @@ mod users;
 
 use std::sync::Arc;
 
+pub use console_admins::{ConsoleAdmin, ConsoleAdminId, PasswordHash};
+pub use console_sessions::ConsoleSession;
+pub use console_setup_tokens::{SetupOutcome, SetupToken};
 pub use error::StoreError;
+pub use policies::{NewPolicyRevision, PolicyRevision};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{ConsumeOutcome, RevokeOutcome, Store};

@@ -107,4 +107,126 @@ pub trait Store: Send + Sync + 'static {
     /// The tailnet settings (defaults until first saved).
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError>;
     async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError>;
+
+    // ---- console admins, sessions and setup tokens (admin web console) ----
+    /// Creates a console admin; [`StoreError::Conflict`]`("console admin name")` when taken.
+    async fn insert_console_admin(
+        &self,
+        name: &UserName,
+        password_hash: &crate::PasswordHash,
+        created: Timestamp,
+    ) -> Result<crate::ConsoleAdmin, StoreError>;
+    async fn get_console_admin(
+        &self,
+        id: crate::ConsoleAdminId,
+    ) -> Result<crate::ConsoleAdmin, StoreError>;
+    async fn find_console_admin_by_name(
+        &self,
+        name: &UserName,
+    ) -> Result<Option<crate::ConsoleAdmin>, StoreError>;
+    /// All console admins, by id.
+    async fn list_console_admins(&self) -> Result<Vec<crate::ConsoleAdmin>, StoreError>;
+    async fn count_console_admins(&self) -> Result<u64, StoreError>;
+    /// [`StoreError::NotFound`]`("console admin")` when its admin does not exist.
+    async fn insert_console_session(
+        &self,
+        session: &crate::ConsoleSession,
+    ) -> Result<(), StoreError>;
+    async fn find_console_session(
+        &self,
+        id_hash: &keygate_domain::SecretHash,
+    ) -> Result<Option<crate::ConsoleSession>, StoreError>;
+    /// Ends a session; `false` when there was none.
+    async fn delete_console_session(
+        &self,
+        id_hash: &keygate_domain::SecretHash,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the sessions that expired at or before `now`; how many.
+    async fn delete_expired_console_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
+    async fn insert_console_setup_token(&self, token: &crate::SetupToken)
+        -> Result<(), StoreError>;
+    async fn find_console_setup_token(
+        &self,
+        token_hash: &keygate_domain::SecretHash,
+    ) -> Result<Option<crate::SetupToken>, StoreError>;
+    /// In one transaction: uses the setup token (a guarded update: unused and `now` before its
+    /// expiry), checks that no console admin exists, and inserts the admin. Nothing is written
+    /// unless the outcome is [`crate::SetupOutcome::Created`].
+    async fn insert_first_console_admin(
+        &self,
+        token_hash: &keygate_domain::SecretHash,
+        now: Timestamp,
+        name: &UserName,
+        password_hash: &crate::PasswordHash,
+    ) -> Result<crate::SetupOutcome, StoreError>;
+
+    // ---- audit log and OAuth (issue 5: REST API credentials and audit) ----
+    /// Appends an entry to the audit log; the entry as stored (with its id).
+    async fn insert_audit_event(
+        &self,
+        event: &keygate_domain::NewAuditEvent,
+    ) -> Result<keygate_domain::AuditEvent, StoreError>;
+    /// Entries matching `filter`, newest first, at most `filter.limit`.
+    async fn list_audit_events(
+        &self,
+        filter: &keygate_domain::AuditFilter,
+    ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError>;
+    /// Stores a new OAuth client; [`StoreError::Conflict`]`("oauth client id")` if the id exists.
+    async fn insert_oauth_client(
+        &self,
+        client: &keygate_domain::OAuthClient,
+    ) -> Result<(), StoreError>;
+    async fn find_oauth_client(
+        &self,
+        id: &TokenId,
+    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError>;
+    /// All OAuth clients, newest first.
+    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError>;
+    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
+    async fn revoke_oauth_client(
+        &self,
+        id: &TokenId,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError>;
+    /// Records that the client obtained an access token.
+    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
+    /// Stores a new access token; [`StoreError::NotFound`]`("oauth client")` for an unknown
+    /// client, [`StoreError::Conflict`]`("oauth token id")` if the id exists.
+    async fn insert_oauth_token(
+        &self,
+        token: &keygate_domain::OAuthToken,
+    ) -> Result<(), StoreError>;
+    async fn find_oauth_token(
+        &self,
+        id: &TokenId,
+    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError>;
+    /// Deletes access tokens that expired at or before `now`; how many were deleted.
+    async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    // ---- ACL policy file (issue 7: policy engine) ----
+    /// Saves a revision of the policy file if its `parent` is the newest revision (0 when none
+    /// was saved yet); [`StoreError::Conflict`]`("policy revision")` otherwise, so that of two
+    /// saves made from the same revision exactly one is stored.
+    async fn insert_policy_revision(
+        &self,
+        revision: &crate::NewPolicyRevision,
+    ) -> Result<crate::PolicyRevision, StoreError>;
+    /// The newest revision; `None` while the default policy is in force.
+    async fn find_latest_policy_revision(
+        &self,
+    ) -> Result<Option<crate::PolicyRevision>, StoreError>;
+    /// Every revision, newest first.
+    async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError>;
+
+    // ---- node lifecycle (issue 4) ----
+    /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
+    /// does, and writes every field of `node` (found by id), for a known machine enrolling
+    /// again with a new key. If the key is rejected nothing is written; if the update fails
+    /// ([`StoreError::NotFound`]`("node")`, a conflict) the use is not counted.
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError>;
 }

@@ -19,6 +19,10 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::DELETE, "/api/v2/tailnet/{t}/tokens/tAAAAAAAAAAAA", None),
         (Method::GET, "/api/v2/tailnet/{t}/settings", None),
         (Method::PATCH, "/api/v2/tailnet/{t}/settings", Some(json!({ "devicesApprovalOn": true }))),
+        (Method::GET, "/api/v2/tailnet/{t}/audit", None),
+        (Method::GET, "/api/v2/tailnet/{t}/oauth/clients", None),
+        (Method::GET, "/api/v2/tailnet/{t}/keys/tAAAAAAAAAAAA", None),
+        (Method::DELETE, "/api/v2/tailnet/{t}/keys/tAAAAAAAAAAAA", None),
     ]
 }
 

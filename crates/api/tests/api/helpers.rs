@@ -78,6 +78,8 @@ pub struct TestApp {
     pub router: Router,
     pub service: Service,
     pub clock: ManualClock,
+    /// The live node state the router's device routes use.
+    pub tailnet: keygate_service::Tailnet,
     _db: TempDb,
 }
 
@@ -93,8 +95,11 @@ impl TestApp {
             Arc::new(clock.clone()),
             ServiceConfig::default(),
         );
-        let router = keygate_api::router(service.clone());
-        Self { router, service, clock, _db: db }
+        let tailnet = keygate_service::Tailnet::load(service.clone(), Default::default())
+            .await
+            .expect("tailnet state loads");
+        let router = keygate_api::router(service.clone(), tailnet.clone());
+        Self { router, service, clock, tailnet, _db: db }
     }
 
     /// Sends a request with an optional JSON body.
@@ -127,6 +132,47 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, auth: &Auth) -> TestResponse {
         self.call(Method::DELETE, path, auth, None).await
+    }
+
+    /// Posts a form (`application/x-www-form-urlencoded`; `pairs` are sent as given, so
+    /// values must not need escaping) with optional HTTP Basic credentials `(user, password)`.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        pairs: &[(&str, &str)],
+    ) -> TestResponse {
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((user, password)) = basic {
+            let value = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        self.send(builder.body(Body::from(body.join("&"))).expect("request builds")).await
+    }
+
+    /// Creates an OAuth client as the admin; returns the response body (with its secret).
+    pub async fn create_oauth_client(&self, scopes: &[&str], tags: &[&str]) -> Value {
+        let body = serde_json::json!({ "keyType": "client", "scopes": scopes, "tags": tags });
+        let r = self.post("/api/v2/tailnet/-/keys", &Auth::Admin, body).await;
+        r.assert_status(StatusCode::OK);
+        r.json()
+    }
+
+    /// Exchanges a client secret for an access token (form credentials); returns the token.
+    pub async fn access_token(&self, client_secret: &str) -> String {
+        let r = self
+            .post_form(
+                "/api/v2/oauth/token",
+                None,
+                &[("grant_type", "client_credentials"), ("client_secret", client_secret)],
+            )
+            .await;
+        r.assert_status(StatusCode::OK);
+        r.json()["access_token"].as_str().expect("access_token").to_owned()
     }
 
     /// Sends a request as built by the test.

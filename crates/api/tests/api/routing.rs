@@ -13,7 +13,7 @@ async fn unknown_routes_under_api_v2_are_a_json_404() {
     let app = TestApp::new().await;
     for path in [
         "/api/v2/nope",
-        "/api/v2/tailnet/-/devices",
+        "/api/v2/tailnet/-/webhooks",
         "/api/v2/tailnet/-/keys/k1/extra",
         "/api/v2/",
         "/api/v2",

@@ -1,5 +1,7 @@
 mod helpers;
 mod keys;
+mod oauth_and_audit;
+mod policy;
 mod remote;
 mod secrets;
 mod startup;

@@ -3,6 +3,7 @@
 //! client, map frame decoder).
 
 mod helpers;
+mod lifecycle;
 mod map;
 mod register;
 mod transport;

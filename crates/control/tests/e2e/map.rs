@@ -182,41 +182,6 @@ async fn approval_reaches_the_waiting_node_and_its_peers() {
     assert_eq!(delta.peers_changed.unwrap()[0].id, b_id.0, "A now sees B");
 }
 
-#[tokio::test]
-async fn deleting_a_node_closes_its_stream_and_removes_it_from_peers() {
-    let server = TestServer::start().await;
-    let key = server.key(NewKeyRequest { reusable: true, ..Default::default() }).await;
-    let a = server.node("alpha").await;
-    a.register(Some(&key)).await;
-    let b = server.node("beta").await;
-    b.register(Some(&key)).await;
-    let mut a_stream = a.stream(true).await;
-    a_stream.next_update().await;
-    let mut b_stream = b.stream(true).await;
-    b_stream.next_update().await;
-
-    let b_id = server
-        .tailnet
-        .node_by_machine_key(&keygate_domain::MachineKey(*b.machine.public_key().as_bytes()))
-        .unwrap()
-        .node
-        .id;
-    server.tailnet.delete_node(&Actor::Admin, b_id).await.unwrap();
-    loop {
-        match b_stream.next().await {
-            None => break,
-            Some(m) => assert!(m.keep_alive || m.peers_changed_patch.is_some(), "{m:?}"),
-        }
-    }
-    loop {
-        let update = a_stream.next_update().await;
-        if let Some(removed) = update.peers_removed {
-            assert_eq!(removed, vec![b_id.0]);
-            break;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_sends_each_connected_node_one_small_delta() {
     let server = TestServer::start().await;

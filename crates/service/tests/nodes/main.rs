@@ -1,5 +1,7 @@
 //! Node use cases of the live tailnet, over a real SQLite store and a manual clock.
 
+mod admin;
 mod events;
+mod lifecycle;
 mod register;
 mod support;

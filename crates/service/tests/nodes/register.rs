@@ -334,3 +334,85 @@ async fn a_reloaded_tailnet_knows_every_node_and_address() {
     let (same, _) = registered(&reloaded.register(request(1, None)).await.unwrap());
     assert_eq!(same.ipv4, Ipv4Addr::new(100, 64, 0, 1));
 }
+
+#[tokio::test]
+async fn re_enrolment_consumes_the_key_and_moves_the_node_in_one_step() {
+    let f = Fixture::new().await;
+    f.service.create_user(&Actor::Admin, "alice").await.unwrap();
+    let first = f.one_off_key().await;
+    let (node, _) = registered(&f.register(request(1, Some(&first))).await);
+    // The same machine comes back with another user's tagged one-off key.
+    let tagged = f
+        .key(NewKeyRequest {
+            user: Some("alice".into()),
+            tags: vec!["tag:ci".into()],
+            ..Default::default()
+        })
+        .await;
+    let (moved, _) = registered(&f.register(request(1, Some(&tagged))).await);
+    assert_eq!((moved.id, moved.ipv4), (node.id, node.ipv4), "the same node");
+    assert_eq!(moved.owner.tags().map(|t| t.to_string()), Some("tag:ci".into()));
+    assert_eq!(moved.key_expiry, None);
+    let tagged_id = tagged.split('-').nth(2).unwrap();
+    assert_eq!(moved.auth_key_id.as_ref().map(|k| k.as_str()), Some(tagged_id));
+    assert_eq!(f.service.store().get_node(node.id).await.unwrap(), moved);
+    let used = f.service.auth_key(&Actor::Admin, tagged_id).await.unwrap();
+    assert_eq!(used.use_count, 1);
+
+    // A second machine with the spent key: refused, and nothing of its node changes.
+    let other_key = f.one_off_key().await;
+    let (other, _) = registered(&f.register(request(2, Some(&other_key))).await);
+    assert_eq!(
+        refused(&f.register(request(2, Some(&tagged))).await),
+        Refusal::Key(KeyRejected::AlreadyUsed)
+    );
+    assert_eq!(f.service.store().get_node(other.id).await.unwrap(), other);
+    assert_eq!(f.tailnet.node(other.id).unwrap().node, other);
+}
+
+#[tokio::test]
+async fn revoking_or_expiring_a_key_leaves_the_nodes_it_enrolled_working() {
+    let f = Fixture::new().await;
+    let key = f.key(NewKeyRequest { reusable: true, ..Default::default() }).await;
+    let key_id = key.split('-').nth(2).unwrap().to_owned();
+    let (node, _) = registered(&f.register(request(1, Some(&key))).await);
+    f.tailnet.session_started(node.id).await;
+    f.service.revoke_auth_key(&Actor::Admin, &key_id).await.unwrap();
+    let entry = f.tailnet.node(node.id).unwrap();
+    assert!(entry.online && entry.node.authorized, "revocation touches no node");
+
+    // Restarts (with the key, or without) and rotations still work…
+    let (again, expired) = registered(&f.register(request(1, Some(&key))).await);
+    assert_eq!((again.id, expired), (node.id, false));
+    let (plain, _) = registered(&f.register(request(1, None)).await);
+    assert_eq!(plain.id, node.id);
+    let mut rotate = request(1, Some(&key));
+    rotate.old_node_key = node_key(1);
+    rotate.node_key = NodeKey([0x66; 32]);
+    assert_eq!(registered(&f.register(rotate).await).0.id, node.id);
+    // …also once the key has expired (90 days; the node's own key lasts 180).
+    f.clock.advance(91 * DAY);
+    let mut restart = request(1, Some(&key));
+    restart.node_key = NodeKey([0x66; 32]);
+    let (later, expired) = registered(&f.register(restart).await);
+    assert_eq!((later.id, expired), (node.id, false));
+    // Only new machines are refused.
+    assert_eq!(
+        refused(&f.register(request(2, Some(&key))).await),
+        Refusal::Key(KeyRejected::Revoked)
+    );
+}
+
+#[tokio::test]
+async fn a_used_one_off_key_is_listed_as_used_up() {
+    let f = Fixture::new().await;
+    let key = f.one_off_key().await;
+    let key_id = key.split('-').nth(2).unwrap();
+    registered(&f.register(request(1, Some(&key))).await);
+    let listing = f.service.list_auth_keys(&Actor::Admin).await.unwrap();
+    assert!(listing.valid.is_empty());
+    let used = &listing.recently_invalid[0];
+    assert_eq!(used.id.as_str(), key_id);
+    assert_eq!(used.state(f.now()), keygate_domain::KeyState::UsedUp);
+    assert_eq!(used.last_used_at, Some(f.now()));
+}

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use keygate_domain::{MachineKey, NodeKey, Pepper, Timestamp};
 use keygate_service::{
-    Actor, ManualClock, NewKeyRequest, RegisterNode, RegisterOutcome, Service, ServiceConfig,
-    Tailnet, TailnetConfig,
+    Actor, Clock, ManualClock, NewKeyRequest, RegisterNode, RegisterOutcome, Service,
+    ServiceConfig, Tailnet, TailnetConfig,
 };
 
 /// 2026-01-01T00:00:00Z.
@@ -24,7 +24,7 @@ pub struct Fixture {
 }
 
 /// Deletes the database files when the test ends.
-struct TempDb(PathBuf);
+pub struct TempDb(PathBuf);
 
 impl Drop for TempDb {
     fn drop(&mut self) {
@@ -40,25 +40,15 @@ impl Fixture {
     }
 
     pub async fn with_config(config: TailnetConfig) -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "keygate-service-nodes-{}-{}.db",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let db = TempDb(path.clone());
-        let store = keygate_store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("a fresh SQLite database opens");
         let clock = ManualClock::new(Timestamp::from_unix_millis(T0));
-        let service = Service::new(
-            store,
-            Pepper::from_bytes([7; 32]),
-            Arc::new(clock.clone()),
-            ServiceConfig::default(),
-        );
+        let (service, db) = service_with_clock(Arc::new(clock.clone())).await;
         let tailnet = Tailnet::load(service.clone(), config).await.expect("tailnet loads");
         Self { service, tailnet, clock, _db: db }
+    }
+
+    /// The tailnet as a restarted server loads it from the same database, with `config`.
+    pub async fn reload(&self, config: TailnetConfig) -> Tailnet {
+        Tailnet::load(self.service.clone(), config).await.expect("tailnet reloads")
     }
 
     /// A fresh key for the default user, with `req`'s options; returns the full secret.
@@ -77,6 +67,22 @@ impl Fixture {
     pub fn now(&self) -> Timestamp {
         self.service.now()
     }
+}
+
+/// A service over a fresh SQLite file, reading time from `clock`.
+pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, TempDb) {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "keygate-service-nodes-{}-{}.db",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let db = TempDb(path.clone());
+    let store = keygate_store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a fresh SQLite database opens");
+    let service = Service::new(store, Pepper::from_bytes([7; 32]), clock, ServiceConfig::default());
+    (service, db)
 }
 
 pub fn machine(n: u8) -> MachineKey {

@@ -4,10 +4,15 @@
 mod support;
 
 mod api_tokens;
+mod audit;
 mod auth_keys;
 mod connect;
+mod console_admins;
 mod consume;
+mod node_lifecycle;
 mod nodes;
+mod oauth;
+mod policies;
 mod schema;
 mod secrets;
 mod settings;

@@ -73,7 +73,20 @@ async fn both_databases_have_the_same_tables_and_columns() {
     let tables: BTreeSet<&str> = sqlite.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(
         tables,
-        BTreeSet::from(["api_tokens", "auth_keys", "nodes", "settings", "users"]),
+        BTreeSet::from([
+            "api_tokens",
+            "audit_events",
+            "auth_keys",
+            "console_admins",
+            "console_sessions",
+            "console_setup_tokens",
+            "nodes",
+            "oauth_clients",
+            "oauth_tokens",
+            "policies",
+            "settings",
+            "users",
+        ]),
         "the SQLite schema has the tables the store uses"
     );
 

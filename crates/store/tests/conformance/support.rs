@@ -6,7 +6,7 @@
 //! - PostgreSQL: `TEST_POSTGRES_URL` is an admin URL (e.g. from `scripts/postgres.sh start`);
 //!   each test creates a database with a random name there and drops it afterwards (best
 //!   effort). Without the variable the PostgreSQL tests print one "skipped" line and pass,
-//!   unless `KEYGATE_REQUIRE_POSTGRES=1` (set by CI), which makes them fail instead.
+//!   unless `TEST_REQUIRE_POSTGRES=1` (set by CI), which makes them fail instead.
 
 use std::future::Future;
 use std::io::Write;
@@ -251,8 +251,8 @@ fn postgres_admin_url() -> Option<String> {
     static SKIP_NOTICE: Once = Once::new();
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("KEYGATE_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
-            "TEST_POSTGRES_URL is not set, but KEYGATE_REQUIRE_POSTGRES=1 requires the \
+        _ if std::env::var("TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "TEST_POSTGRES_URL is not set, but TEST_REQUIRE_POSTGRES=1 requires the \
              PostgreSQL conformance tests to run (start a server with scripts/postgres.sh)"
         ),
         _ => {

@@ -1,0 +1,87 @@
+//! Each scenario once, at a tiny size, against a real `keygate serve` started by the bench:
+//! zero errors and a sane JSON report. Timing is not checked (CI machines vary).
+//!
+//! Needs the `keygate` binary beside `keygate-bench` (target/<profile>/), which
+//! `cargo test --workspace` builds; alone, run `cargo build -p keygate-cli` first.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `keygate-bench ARGS --json` and returns its report.
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_keygate-bench"))
+        .args(args)
+        .arg("--json")
+        .env_remove("KEYGATE_BENCH_DATABASE")
+        .output()
+        .expect("keygate-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "keygate-bench {args:?} failed:\n{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["database"], "sqlite", "{report}");
+    report
+}
+
+fn number(report: &Value, field: &str) -> f64 {
+    report[field].as_f64().unwrap_or_else(|| panic!("{field} is not a number in {report}"))
+}
+
+#[test]
+fn enroll_twenty_nodes_without_errors() {
+    let r = bench(&["enroll", "--nodes", "20", "--concurrency", "4"]);
+    assert_eq!(r["scenario"], "enroll");
+    assert_eq!(r["enrolled"], 20);
+    assert!(number(&r, "enrolments_per_s") > 0.0, "{r}");
+    assert!(number(&r, "p50_ms") > 0.0 && number(&r, "p99_ms") >= number(&r, "p50_ms"), "{r}");
+    assert!(number(&r, "server_peak_rss_bytes") > 1_000_000.0, "{r}");
+    assert!(number(&r, "server_cpu_s") >= 0.0, "{r}");
+}
+
+#[test]
+fn fleet_of_ten_with_three_joins_reaches_everyone() {
+    let r = bench(&["fleet", "--nodes", "10", "--joins", "3", "--concurrency", "4"]);
+    assert_eq!(r["scenario"], "fleet");
+    assert_eq!(r["connected"], 13);
+    assert_eq!(r["join_timeouts"], 0);
+    assert!(number(&r, "join_p99_ms") > 0.0, "{r}");
+    // Each join reaches at least the ten first nodes, with a whole Node each.
+    assert!(number(&r, "bytes_per_join") > 10.0 * 100.0, "{r}");
+    assert!(number(&r, "server_rss_per_node_bytes") >= 0.0, "{r}");
+}
+
+#[test]
+fn churned_ephemeral_nodes_are_all_removed() {
+    let r = bench(&[
+        "churn",
+        "--duration-s",
+        "5",
+        "--concurrency",
+        "2",
+        "--hold-ms",
+        "200",
+        "--timeout-s",
+        "1",
+        "--margin-s",
+        "5",
+    ]);
+    assert_eq!(r["scenario"], "churn");
+    assert!(number(&r, "connects") >= 2.0, "{r}");
+    assert_eq!(r["removals"], r["connects"], "{r}");
+    assert_eq!(r["database_checked"], true);
+    assert_eq!(r["db_ephemeral_left"], 0);
+    assert_eq!(r["db_duplicate_addresses"], 0);
+    assert_eq!(r["db_nodes"], 1, "only the watcher is left: {r}");
+}
+
+#[test]
+fn api_keys_are_created_listed_and_revoked() {
+    let r = bench(&["api", "--keys", "20", "--lists", "5", "--concurrency", "2"]);
+    assert_eq!(r["scenario"], "api");
+    for field in ["create_per_s", "list_per_s", "revoke_per_s"] {
+        assert!(number(&r, field) > 0.0, "{field}: {r}");
+    }
+}

@@ -1,0 +1,147 @@
+//! The setup link: creating the first admin on a server that has none.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, StatusCode};
+use keygate_service::{check_admin_password, parse_admin_name, ServiceError};
+use serde::Deserialize;
+
+use crate::csrf::{pre_session_token, PublicForm};
+use crate::error::{error_page, ConsoleError};
+use crate::layout::{html_with_status, Layout};
+use crate::session::{append_cookie, CookieKind};
+use crate::Console;
+
+/// Shown for a link that cannot (or can no longer) create an admin.
+const UNUSABLE_LINK: &str = "This setup link is invalid, used or expired. Start `keygate serve` \
+     on an empty database for a new one, or create an admin with `keygate admin create NAME` \
+     on the server.";
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    csrf: String,
+    token: String,
+    name: String,
+    name_error: Option<String>,
+    password_error: Option<String>,
+    confirm_error: Option<String>,
+    min_chars: usize,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct SetupQuery {
+    token: String,
+}
+
+/// `GET /console/setup?token=…`
+pub(crate) async fn form(
+    State(console): State<Console>,
+    Query(query): Query<SetupQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ConsoleError> {
+    if !console.service().setup_token_is_usable(&query.token).await? {
+        return Ok(error_page(StatusCode::FORBIDDEN, UNUSABLE_LINK.into()));
+    }
+    let page = SetupPage {
+        layout: Layout::public("Set up keygate"),
+        csrf: String::new(),
+        token: query.token,
+        name: String::new(),
+        name_error: None,
+        password_error: None,
+        confirm_error: None,
+        min_chars: keygate_service::ADMIN_PASSWORD_MIN_CHARS,
+    };
+    Ok(respond(&console, &headers, page, StatusCode::OK))
+}
+
+/// The setup form as posted.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct SetupForm {
+    token: String,
+    name: String,
+    password: String,
+    confirm: String,
+}
+
+/// `POST /console/setup`: creates the first admin, signs them in, uses up the link.
+pub(crate) async fn submit(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    PublicForm { form }: PublicForm<SetupForm>,
+) -> Result<Response, ConsoleError> {
+    let mut page = SetupPage {
+        layout: Layout::public("Set up keygate"),
+        csrf: String::new(),
+        token: form.token.clone(),
+        name: form.name.trim().to_owned(),
+        name_error: parse_admin_name(&form.name).err().map(|e| sentence(&e)),
+        password_error: check_admin_password(&form.password)
+            .err()
+            .map(|e| format!("The password is {}.", message(&e))),
+        confirm_error: (form.password != form.confirm)
+            .then(|| "The two passwords differ.".to_owned()),
+        min_chars: keygate_service::ADMIN_PASSWORD_MIN_CHARS,
+    };
+    if page.name_error.is_some() || page.password_error.is_some() || page.confirm_error.is_some() {
+        return Ok(respond(&console, &headers, page, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    match console.service().complete_console_setup(&form.token, &form.name, &form.password).await {
+        Ok(signed_in) => {
+            let config = console.config();
+            let mut response = Redirect::to("/console/keys?notice=welcome").into_response();
+            append_cookie(
+                response.headers_mut(),
+                CookieKind::Session.set(config, signed_in.secret.expose()),
+            );
+            append_cookie(response.headers_mut(), CookieKind::PreSession.clear(config));
+            Ok(response)
+        }
+        Err(ServiceError::Forbidden(_)) => {
+            Ok(error_page(StatusCode::FORBIDDEN, UNUSABLE_LINK.into()))
+        }
+        Err(e @ ServiceError::AlreadyExists { .. }) => {
+            page.name_error = Some(e.to_string());
+            Ok(respond(&console, &headers, page, StatusCode::CONFLICT))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn respond(
+    console: &Console,
+    headers: &HeaderMap,
+    mut page: SetupPage,
+    status: StatusCode,
+) -> Response {
+    let (token, cookie) = pre_session_token(headers, console.config());
+    page.csrf = token;
+    let mut response = html_with_status(status, &page);
+    if let Some(cookie) = cookie {
+        append_cookie(response.headers_mut(), cookie);
+    }
+    response
+}
+
+/// A service error's message as the service words it ("too short: …").
+fn message(e: &ServiceError) -> String {
+    match e {
+        ServiceError::Invalid(m) => m.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// A service message as a sentence ("use 1 to 63 …" → "Use 1 to 63 ….").
+fn sentence(e: &ServiceError) -> String {
+    let text = message(e);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}

@@ -1,0 +1,13 @@
+//! The console over HTTP, without a socket: every page and form, and every error path
+//! (bad form values, no session, CSRF, reused setup links, locked-out sign-in).
+
+mod helpers;
+
+mod admin_socket;
+mod csrf;
+mod headers;
+mod keys;
+mod machines;
+mod settings;
+mod setup;
+mod sign_in;

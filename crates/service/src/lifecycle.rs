@@ -1,0 +1,280 @@
+//! What happens to nodes with the passing of time: ephemeral nodes are deleted once they have
+//! been offline for the inactivity timeout, and nodes whose key expires are told so when it
+//! does.
+//!
+//! # Ephemeral nodes
+//!
+//! An ephemeral node (ephemeral key, or `tailscaled --state=mem:`) is deleted, its addresses
+//! freed and its peers told, [`TailnetConfig::ephemeral_inactivity_timeout`] after its last
+//! map stream closed (or after its enrolment, if it never opens one). A node that opens a
+//! stream within the timeout is kept.
+//!
+//! - While the server runs, a timer per disconnection measures the timeout on the monotonic
+//!   clock, and the node's offline generation (bumped at each disconnection) tells the timer
+//!   whether the node came back, or left again, meanwhile.
+//! - Timers die with the process, so the clean-up also survives restarts through the stored
+//!   last-seen times: at start, every ephemeral node offline (by `last_seen`, else `created`)
+//!   since before now − timeout is deleted at once, and the others get the rest of their
+//!   timeout. A heartbeat stores `last_seen` of connected ephemeral nodes every
+//!   [`heartbeat_interval`], so that a node connected until the server stopped (crash,
+//!   `kill -9`) counts from then, not from when it connected.
+//!
+//! Why three minutes by default: a node must not be deleted while it is merely reconnecting.
+//! A Go client gives up on a silent map stream after 120 s and then redials with backoff, and
+//! a restarted `tailscaled` or container needs a few seconds more; Headscale requires more
+//! than 65 s. Three minutes cover that with margin, while CI runners that come and go every
+//! few minutes do not pile up and hold addresses for long.
+//!
+//! # Key expiry
+//!
+//! A node's key expiry is in its map (`KeyExpiry`, `Expired`), and changing it publishes a
+//! change like any other. The passing of the expiry time changes nothing stored, so a watcher
+//! task sleeps until the next expiry (at most an hour, then it looks again) and then
+//! publishes a change for each node whose key has just expired: the node gets a `Node`
+//! message with `Expired` (the client goes to `NeedsLogin`) and peers see it expired. Each
+//! expiry is published once (`State::announced_expiry`).
+//!
+//! Both use the service's [`crate::Clock`] for wall-clock decisions, so tests drive them with a
+//! manual clock through [`Tailnet::collect_inactive_ephemeral_nodes`] and
+//! [`Tailnet::announce_expired_keys`].
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use keygate_domain::{AuditAction, AuditActor, NodeId, Timestamp};
+use tokio::sync::Notify;
+
+use crate::tailnet::{Inner, TailnetChange};
+use crate::{ServiceError, Tailnet};
+
+/// The default [`crate::TailnetConfig::ephemeral_inactivity_timeout`] (see the module docs).
+pub const DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Longest the key-expiry watcher sleeps without looking again, so that a jump of the wall
+/// clock (a suspended host) delays an announcement by at most this much.
+const EXPIRY_WATCH_MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// How often the last-seen time of connected ephemeral nodes is stored: a third of the
+/// inactivity timeout (at least a second, at most a minute), so that after a crash a node
+/// that was connected is kept for at least two thirds of the timeout.
+pub fn heartbeat_interval(timeout: Duration) -> Duration {
+    (timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+impl Tailnet {
+    /// Starts the key-expiry watcher and the ephemeral heartbeat. They hold no strong
+    /// reference to the tailnet and end once it is dropped.
+    pub(crate) fn start_background_tasks(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let notify = self.inner.expiry_changed.clone();
+        tokio::spawn(watch_key_expiries(weak.clone(), notify));
+        let every = heartbeat_interval(self.inner.config.ephemeral_inactivity_timeout);
+        tokio::spawn(ephemeral_heartbeat(weak, every));
+    }
+
+    /// At start: deletes the ephemeral nodes whose stored last-seen time is older than the
+    /// timeout and schedules the others' clean-up for the rest of it.
+    pub(crate) async fn resume_ephemeral_cleanup(&self) -> Result<(), ServiceError> {
+        let removed = self.collect_inactive_ephemeral_nodes().await?;
+        if !removed.is_empty() {
+            tracing::info!(nodes = removed.len(), "ephemeral nodes offline for longer than the inactivity timeout were removed at start");
+        }
+        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+        let now = self.service().now();
+        let waiting: Vec<(NodeId, Timestamp)> = self
+            .read()
+            .nodes()
+            .filter(|e| e.node.ephemeral)
+            .map(|e| (e.node.id, offline_since(&e.node)))
+            .collect();
+        for (id, since) in waiting {
+            // Generation 0: any disconnection after this start supersedes this timer.
+            self.schedule_ephemeral_cleanup(id, 0, timeout.saturating_sub(now.since(since)));
+        }
+        Ok(())
+    }
+
+    /// Deletes every ephemeral node that has no map stream open and, by the service's clock,
+    /// has been offline (since its stored `last_seen`, else since its enrolment) for at least
+    /// the inactivity timeout. The ids deleted. Runs at start; the timers cover the rest.
+    pub async fn collect_inactive_ephemeral_nodes(&self) -> Result<Vec<NodeId>, ServiceError> {
+        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+        let now = self.service().now();
+        let stale: Vec<NodeId> = {
+            let state = self.read();
+            state
+                .nodes()
+                .filter(|e| e.node.ephemeral && !state.has_session(e.node.id))
+                .filter(|e| now.since(offline_since(&e.node)) >= timeout)
+                .map(|e| e.node.id)
+                .collect()
+        };
+        let mut removed = Vec::new();
+        for id in stale {
+            if self.remove_inactive(id, None).await? {
+                removed.push(id);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes ephemeral node `id` after `delay`, unless it reconnected (or disconnected again,
+    /// which starts a timer of its own) meanwhile. `generation` is the node's offline
+    /// generation when the timer started (0: not disconnected since start or enrolment).
+    pub(crate) fn schedule_ephemeral_cleanup(&self, id: NodeId, generation: u64, delay: Duration) {
+        let tailnet = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = tailnet.remove_inactive(id, Some(generation)).await {
+                tracing::warn!(node = %id, error = %e, "could not delete an inactive ephemeral node");
+            }
+        });
+    }
+
+    /// Deletes ephemeral node `id` and records it, unless it has a map stream open or (with
+    /// `generation`) went offline again since. Whether it was deleted.
+    async fn remove_inactive(
+        &self,
+        id: NodeId,
+        generation: Option<u64>,
+    ) -> Result<bool, ServiceError> {
+        let Some(entry) = self.node(id) else { return Ok(false) };
+        let _guard = self.lock_machine(&entry.node.machine_key).await;
+        {
+            let state = self.read();
+            let current = state.offline_generation.get(&id).copied().unwrap_or(0);
+            if state.has_session(id) || generation.is_some_and(|g| g != current) {
+                return Ok(false);
+            }
+        }
+        let Some(entry) = self.remove_node_locked(id, "ephemeral node inactive").await? else {
+            return Ok(false);
+        };
+        let detail = serde_json::json!({
+            "name": entry.node.given_name,
+            "reason": "ephemeral node offline for longer than the inactivity timeout",
+        });
+        self.service()
+            .record_audit_as(AuditActor::System, AuditAction::NodeDelete, &id.to_string(), detail)
+            .await;
+        Ok(true)
+    }
+
+    /// Publishes a change for every node whose key has expired, by the service's clock, and
+    /// was not published as expired yet; returns how many. The key-expiry watcher calls this
+    /// when the next expiry is due.
+    pub fn announce_expired_keys(&self) -> usize {
+        let now = self.service().now();
+        let mut state = self.write();
+        let due: Vec<_> = state
+            .nodes()
+            .filter(|e| {
+                e.node.key_expiry.is_some_and(|expiry| {
+                    expiry <= now && state.announced_expiry.get(&e.node.id) != Some(&expiry)
+                })
+            })
+            .cloned()
+            .collect();
+        for entry in &due {
+            if let Some(expiry) = entry.node.key_expiry {
+                state.announced_expiry.insert(entry.node.id, expiry);
+            }
+            tracing::info!(node = %entry.node.id, name = %entry.node.given_name, "node key expired");
+            let was_visible = entry.visible_to_peers();
+            self.publish(&mut state, TailnetChange::Changed { entry: entry.clone(), was_visible });
+        }
+        due.len()
+    }
+
+    /// The earliest key expiry still in the future.
+    fn next_key_expiry(&self, now: Timestamp) -> Option<Timestamp> {
+        self.read().nodes().filter_map(|e| e.node.key_expiry).filter(|t| *t > now).min()
+    }
+
+    /// Stores `now` as the last-seen time of every connected ephemeral node.
+    async fn store_ephemeral_heartbeat(&self) {
+        let connected: Vec<_> = {
+            let state = self.read();
+            state
+                .nodes()
+                .filter(|e| e.node.ephemeral && state.has_session(e.node.id))
+                .map(|e| (e.node.id, e.node.machine_key))
+                .collect()
+        };
+        for (id, machine) in connected {
+            // Under the machine lock, so a concurrent write of the whole node cannot put an
+            // older time back.
+            let _guard = self.lock_machine(&machine).await;
+            let now = self.service().now();
+            match self.service().store().touch_node(id, now).await {
+                Ok(()) => self.write().set_last_seen(id, now),
+                Err(e) => tracing::debug!(node = %id, error = %e, "could not store last_seen"),
+            }
+        }
+    }
+}
+
+/// Whether a node's key expiry changing to `expiry` must wake the watcher: only when the new
+/// expiry falls within the watcher's longest sleep. Enrolments (months ahead) never do, so a
+/// burst of them does not make the watcher scan every node once per enrolment.
+pub(crate) fn wakes_the_expiry_watcher(expiry: Option<Timestamp>, now: Timestamp) -> bool {
+    expiry.is_some_and(|e| e > now && e < now.plus(EXPIRY_WATCH_MAX_SLEEP))
+}
+
+/// Since when a node without a map stream counts as offline.
+fn offline_since(node: &keygate_domain::Node) -> Timestamp {
+    node.last_seen.unwrap_or(node.created).max(node.created)
+}
+
+/// Announces each key expiry when it is due: sleeps until the next one (or until a node's
+/// expiry changes), then publishes.
+async fn watch_key_expiries(tailnet: Weak<Inner>, changed: Arc<Notify>) {
+    loop {
+        let wait = {
+            let Some(inner) = tailnet.upgrade() else { return };
+            let tailnet = Tailnet { inner };
+            tailnet.announce_expired_keys();
+            let now = tailnet.service().now();
+            // A millisecond late, so that the expiry has passed by the clock's reading.
+            let next =
+                tailnet.next_key_expiry(now).map(|t| t.since(now) + Duration::from_millis(1));
+            next.unwrap_or(EXPIRY_WATCH_MAX_SLEEP).min(EXPIRY_WATCH_MAX_SLEEP)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = changed.notified() => {}
+        }
+    }
+}
+
+/// Stores the last-seen time of connected ephemeral nodes every `every`.
+async fn ephemeral_heartbeat(tailnet: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = tailnet.upgrade() else { return };
+        Tailnet { inner }.store_ephemeral_heartbeat().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_expiries_within_the_watchers_sleep_wake_it() {
+        let now = Timestamp::from_unix_millis(1_800_000_000_000);
+        assert!(wakes_the_expiry_watcher(Some(now.plus(Duration::from_secs(60))), now));
+        assert!(!wakes_the_expiry_watcher(Some(now.plus(Duration::from_secs(86_400))), now));
+        assert!(!wakes_the_expiry_watcher(Some(now), now), "published by the change itself");
+        assert!(!wakes_the_expiry_watcher(None, now));
+    }
+
+    #[test]
+    fn the_heartbeat_is_a_third_of_the_timeout_within_bounds() {
+        assert_eq!(heartbeat_interval(Duration::from_secs(180)), Duration::from_secs(60));
+        assert_eq!(heartbeat_interval(Duration::from_secs(3600)), Duration::from_secs(60));
+        assert_eq!(heartbeat_interval(Duration::from_secs(3)), Duration::from_secs(1));
+        assert_eq!(heartbeat_interval(Duration::from_millis(300)), Duration::from_secs(1));
+        assert_eq!(heartbeat_interval(Duration::from_secs(30)), Duration::from_secs(10));
+    }
+}
