@@ -16,20 +16,24 @@
 //!
 //! Admins only (and OAuth tokens with scope `all`, or `all:read` for reading and validating:
 //! keygate has no `policy_file` scope yet). The rules live in the service
-//! (`Service::set_policy`); this file translates HTTP.
+//! (`Tailnet::set_policy`, which saves through `Service::set_policy` and puts the policy in
+//! force for connected nodes); this file translates HTTP.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use keygate_domain::Scope;
 use keygate_policy::{ErrorKind, PolicyErrors};
-use keygate_service::{Actor, CurrentPolicy, Service, ServiceError, SetPolicyError};
+use keygate_service::{
+    Actor, CurrentPolicy, Service, ServiceError, SetPolicyError, Tailnet as LiveTailnet,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -199,8 +203,8 @@ async fn get_acl(
 )]
 async fn set_acl(
     Authorized(actor, ..): Authorized<PolicyWrite>,
-    State(service): State<Service>,
     _: Tailnet,
+    Extension(live): Extension<LiveTailnet>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -209,7 +213,8 @@ async fn set_acl(
         Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("If-Match is not text"))?),
         None => None,
     };
-    match service.set_policy(&actor, text, if_match).await {
+    // Through the live tailnet, so that connected nodes get their new filters and peers.
+    match live.set_policy(&actor, text, if_match).await {
         Ok(current) => Ok(Format::accepted(&headers).respond(&current)),
         Err(SetPolicyError::Invalid(errors)) => {
             Ok((StatusCode::BAD_REQUEST, axum::Json(PolicyProblems::from(&errors))).into_response())

@@ -58,10 +58,9 @@ pub(crate) async fn handle(
 
     let compress = request.wants_zstd();
     if !request.stream {
-        let snapshot = shared.tailnet.snapshot();
-        let me = snapshot.get(id).cloned().ok_or(ControlError::NodeNotFound)?;
+        let view = shared.tailnet.map_view(id).ok_or(ControlError::NodeNotFound)?;
         let now = shared.tailnet.service().now();
-        let map = render::full_map(&me, &snapshot, &shared.config, now, version);
+        let map = render::full_map(&view, &shared.config, now, version);
         let frame = encode_map_response(&map, compress)?;
         return Ok(Response::new(Body::from(frame)));
     }

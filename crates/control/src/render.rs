@@ -22,11 +22,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use keygate_domain::{NodeOwner, Timestamp};
-use keygate_service::{NodeEntry, Refusal, RegisterOutcome, Snapshot, TailnetChange};
+use keygate_service::{MapView, NodeEntry, Refusal, RegisterOutcome, TailnetChange};
 use keygate_tailcfg::{
-    allow_all, host_addresses, legacy_derp_string, DNSConfig, DebugSettings, DiscoPublicKey,
-    Hostinfo, Login, MachinePublicKey, MapResponse, Node, NodePublicKey, PeerChange,
-    RegisterResponse, User, UserProfile,
+    host_addresses, legacy_derp_string, DNSConfig, DebugSettings, DiscoPublicKey, Hostinfo, Login,
+    MachinePublicKey, MapResponse, Node, NodePublicKey, PeerChange, RegisterResponse, User,
+    UserProfile,
 };
 use time::OffsetDateTime;
 
@@ -139,21 +139,12 @@ fn endpoints(stored: &[String]) -> Vec<SocketAddr> {
 }
 
 /// The first message of a map stream (and the single message of a non-streaming map
-/// request): the node itself, all peers it may see, and every tailnet-wide setting.
-pub fn full_map(
-    me: &NodeEntry,
-    snapshot: &Snapshot,
-    config: &ControlConfig,
-    now: Timestamp,
-    cap: i64,
-) -> MapResponse {
+/// request): the node itself, the peers the policy lets it see, its packet filter, and every
+/// tailnet-wide setting.
+pub fn full_map(view: &MapView, config: &ControlConfig, now: Timestamp, cap: i64) -> MapResponse {
+    let me = view.me.as_ref();
     let peers: Vec<&NodeEntry> = if me.visible_to_peers() {
-        snapshot
-            .nodes
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|e| e.node.id != me.node.id && e.visible_to_peers())
-            .collect()
+        view.peers.iter().map(AsRef::as_ref).filter(|e| e.visible_to_peers()).collect()
     } else {
         // A node waiting for approval sees no one (and no one sees it).
         Vec::new()
@@ -165,7 +156,7 @@ pub fn full_map(
         peers: Some(peers.into_iter().map(|p| node(p, config, now)).collect()),
         domain: config.base_domain.clone(),
         dns_config: Some(DNSConfig::default()),
-        packet_filter: Some(allow_all()),
+        packet_filter: Some(keygate_policy::to_tailcfg(&view.packet_filter)),
         collect_services: Some(false),
         debug: Some(DebugSettings { disable_log_tail: true, ..DebugSettings::default() }),
         control_time: Some(time(now)),
@@ -174,7 +165,7 @@ pub fn full_map(
 }
 
 /// The distinct owner profiles of `entries`, plus the tagged-devices profile, by id.
-fn profiles<'a>(entries: impl Iterator<Item = &'a NodeEntry>) -> Vec<UserProfile> {
+pub(crate) fn profiles<'a>(entries: impl Iterator<Item = &'a NodeEntry>) -> Vec<UserProfile> {
     let mut by_id = BTreeMap::new();
     by_id.insert(TAGGED_DEVICES_ID, tagged_devices_profile());
     for entry in entries {
@@ -183,8 +174,8 @@ fn profiles<'a>(entries: impl Iterator<Item = &'a NodeEntry>) -> Vec<UserProfile
     by_id.into_values().collect()
 }
 
-/// What peers of the changed node are sent, or `None` when they see no difference (a node
-/// they cannot see changed).
+/// What the changed node's peers (the nodes that see it after the change) are sent, or `None`
+/// when there is nothing to tell them. Nodes that stop seeing it are sent [`peer_removed`].
 pub fn peer_delta(
     change: &TailnetChange,
     config: &ControlConfig,
@@ -195,20 +186,13 @@ pub fn peer_delta(
         user_profiles: vec![user_profile(entry)],
         ..MapResponse::default()
     };
-    let removed = |id: i64| MapResponse { peers_removed: Some(vec![id]), ..MapResponse::default() };
     let patch = |change: PeerChange| MapResponse {
         peers_changed_patch: Some(vec![change]),
         ..MapResponse::default()
     };
     match change {
         TailnetChange::Added(entry) => entry.visible_to_peers().then(|| changed(entry)),
-        TailnetChange::Changed { entry, was_visible } => {
-            if entry.visible_to_peers() {
-                Some(changed(entry))
-            } else {
-                was_visible.then(|| removed(entry.node.id.0))
-            }
-        }
+        TailnetChange::Changed { entry, .. } => entry.visible_to_peers().then(|| changed(entry)),
         TailnetChange::EndpointsChanged(entry) => entry.visible_to_peers().then(|| {
             let n = &entry.node;
             patch(PeerChange {
@@ -227,10 +211,13 @@ pub fn peer_delta(
                 ..PeerChange::default()
             })
         }),
-        TailnetChange::Removed { entry, was_visible } => {
-            was_visible.then(|| removed(entry.node.id.0))
-        }
+        TailnetChange::Removed { .. } | TailnetChange::PolicyChanged => None,
     }
+}
+
+/// What a node that stops seeing node `id` is sent.
+pub fn peer_removed(id: i64) -> MapResponse {
+    MapResponse { peers_removed: Some(vec![id]), ..MapResponse::default() }
 }
 
 /// The answer to a registration: the owner, and whether the node may go on. Refusals are an
@@ -333,6 +320,18 @@ mod tests {
         }
     }
 
+    /// The default policy's filter: what every node gets under allow-all.
+    fn allow_all_rules() -> Vec<keygate_policy::PacketRule> {
+        let policy =
+            Arc::new(keygate_policy::Policy::parse(keygate_policy::DEFAULT_POLICY).unwrap());
+        let info = keygate_policy::NodeInfo::from_node(
+            &entry(1, NodeOwner::User(UserId(1)), true).node,
+            Some(&UserName::parse("alice").unwrap()),
+        )
+        .unwrap();
+        keygate_policy::Network::new(policy, [info]).packet_filter(NodeId(1))
+    }
+
     fn config() -> ControlConfig {
         ControlConfig { base_domain: "keygate.internal".into(), ..ControlConfig::default() }
     }
@@ -344,8 +343,13 @@ mod tests {
             Arc::new(entry(2, NodeOwner::Tags(TagSet::parse_list("tag:ci").unwrap()), false));
         let mut unapproved = entry(3, NodeOwner::User(UserId(1)), true);
         unapproved.node.authorized = false;
-        let snapshot = Snapshot { seq: 7, nodes: vec![me.clone(), tagged, Arc::new(unapproved)] };
-        let map = full_map(&me, &snapshot, &config(), Timestamp::from_unix_millis(NOW), 133);
+        let view = MapView {
+            seq: 7,
+            me: me.clone(),
+            peers: vec![tagged, Arc::new(unapproved)],
+            packet_filter: allow_all_rules(),
+        };
+        let map = full_map(&view, &config(), Timestamp::from_unix_millis(NOW), 133);
         let actual = serde_json::to_value(&map).unwrap();
         let golden: serde_json::Value =
             serde_json::from_str(include_str!("../tests/golden/first_map_response.json")).unwrap();
@@ -359,8 +363,9 @@ mod tests {
         let mut me = entry(1, NodeOwner::User(UserId(1)), true);
         me.node.authorized = false;
         let other = Arc::new(entry(2, NodeOwner::User(UserId(1)), true));
-        let snapshot = Snapshot { seq: 1, nodes: vec![Arc::new(me.clone()), other] };
-        let map = full_map(&me, &snapshot, &config(), Timestamp::from_unix_millis(NOW), 133);
+        let view =
+            MapView { seq: 1, me: Arc::new(me), peers: vec![other], packet_filter: Vec::new() };
+        let map = full_map(&view, &config(), Timestamp::from_unix_millis(NOW), 133);
         assert_eq!(map.peers, Some(vec![]));
         assert!(!map.node.unwrap().machine_authorized);
     }
@@ -379,8 +384,10 @@ mod tests {
         assert_eq!(added.user_profiles[0].login_name, "alice@keygate");
         assert!(peer_delta(&TailnetChange::Added(hidden.clone()), &cfg, now).is_none());
 
+        // Nodes that stop seeing it are told by `peer_removed`, from the event's effects.
         let unapproved = TailnetChange::Changed { entry: hidden.clone(), was_visible: true };
-        assert_eq!(peer_delta(&unapproved, &cfg, now).unwrap().peers_removed, Some(vec![3]));
+        assert!(peer_delta(&unapproved, &cfg, now).is_none());
+        assert_eq!(peer_removed(3).peers_removed, Some(vec![3]));
         let still_hidden = TailnetChange::Changed { entry: hidden, was_visible: false };
         assert!(peer_delta(&still_hidden, &cfg, now).is_none());
 

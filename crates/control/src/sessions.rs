@@ -5,10 +5,13 @@
 //! replaces the older one (whose queue closes, ending its response).
 //!
 //! One task subscribes to the tailnet's change bus. For each event it renders **one** delta
-//! (`PeersChanged`, `PeersRemoved` or `PeersChangedPatch`), encodes and compresses it once per
-//! compression flavour actually in use, and pushes the same `Bytes` into every other
-//! session's queue: a join costs O(peers) queue pushes and one encoding, never a map rebuild
-//! per peer. The node the event is about gets a `Node` message instead, and only when
+//! (`PeersChanged` or `PeersChangedPatch`), encodes and compresses it once per compression
+//! flavour actually in use, and pushes the same `Bytes` into the queue of every node that sees
+//! the changed node under the ACL policy (the event's `effects.peers`); nodes that stopped
+//! seeing it get one shared `PeersRemoved`: a join costs O(peers) queue pushes and one
+//! encoding, never a map rebuild per peer. Packet filters differ per node, so each node whose
+//! filter changed gets its own `PacketFilter` message. A new policy resends every node a full
+//! map (rare, and every filter and peer set may differ). The node the event is about gets a `Node` message instead, and only when
 //! something it sees of itself changed (approval, expiry, key, name, owner). A session whose
 //! queue is full is dropped rather than waited for: that node reconnects and receives a
 //! fresh full map, and no slow node ever delays the others.
@@ -28,7 +31,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use keygate_domain::{Node, NodeId, Timestamp};
-use keygate_service::{NodeEntry, Snapshot, TailnetChange, TailnetEvent};
+use keygate_policy::PacketRule;
+use keygate_service::{NodeEntry, PolicyEffects, TailnetChange, TailnetEvent};
 use keygate_tailcfg::{encode_map_response, MapResponse};
 use rand::Rng as _;
 use tokio::sync::{broadcast, mpsc};
@@ -112,10 +116,9 @@ pub(crate) fn open(
 ) -> Result<OpenSession, ControlError> {
     let (tx, frames) = mpsc::channel(shared.config.session_queue_len.max(1));
     let now = shared.tailnet.service().now();
-    let (snapshot, serial, me) = {
+    let (view, serial) = {
         let mut registry = shared.sessions.lock();
-        let snapshot = shared.tailnet.snapshot();
-        let me = snapshot.get(id).cloned().ok_or(ControlError::NodeNotFound)?;
+        let view = shared.tailnet.map_view(id).ok_or(ControlError::NodeNotFound)?;
         registry.next_serial += 1;
         let serial = registry.next_serial;
         let session = Session {
@@ -123,16 +126,16 @@ pub(crate) fn open(
             tx,
             compress,
             cap,
-            since: snapshot.seq,
-            seen_self: SelfView::of(&me, now),
+            since: view.seq,
+            seen_self: SelfView::of(&view.me, now),
         };
         if registry.by_node.insert(id, session).is_some() {
             tracing::debug!(node = %id, "a newer map stream replaces the open one");
         }
-        (snapshot, serial, me)
+        (view, serial)
     };
     // Rendered outside the lock: events arriving meanwhile queue up behind it.
-    let first = render::full_map(&me, &snapshot, &shared.config, now, cap);
+    let first = render::full_map(&view, &shared.config, now, cap);
     let first = encode_map_response(&first, compress)?;
     let guard = SessionGuard { shared: Arc::downgrade(shared), node: id, serial };
     Ok(OpenSession { first, frames, guard })
@@ -189,20 +192,31 @@ pub(crate) async fn fan_out(
 
 /// Delivers one event to every session.
 fn deliver(shared: &Shared, event: &TailnetEvent) {
+    if matches!(event.change, TailnetChange::PolicyChanged) {
+        resend_all(shared, event.seq);
+        return;
+    }
     let now = shared.tailnet.service().now();
     let subject = event.node_id();
+    let effects = &event.effects;
     let delta = render::peer_delta(&event.change, &shared.config, now);
     let mut frames = FrameCache::new(delta);
+    let mut removed = FrameCache::new(
+        (!effects.peers_removed.is_empty()).then(|| render::peer_removed(subject.0)),
+    );
+    let filters: HashMap<NodeId, &[PacketRule]> =
+        effects.filters.iter().map(|(id, f)| (*id, f.as_slice())).collect();
     let mut registry = shared.sessions.lock();
     let mut dropped = Vec::new();
     for (node, session) in registry.by_node.iter_mut() {
         if event.seq <= session.since {
             continue;
         }
-        let frame = if *node == subject {
-            match self_message(shared, session, &event.change, now) {
-                SelfMessage::Send(message) => encode(&message, session.compress),
-                SelfMessage::Nothing => None,
+        let mut out = Vec::new();
+        if *node == subject {
+            match self_message(shared, session, event, now) {
+                SelfMessage::Send(message) => out.extend(encode(&message, session.compress)),
+                SelfMessage::Nothing => {}
                 SelfMessage::Close(farewell) => {
                     if let Some(frame) = encode(&farewell, session.compress) {
                         // Queued before the queue closes, so the client reads it first.
@@ -212,19 +226,57 @@ fn deliver(shared: &Shared, event: &TailnetEvent) {
                     continue;
                 }
             }
-        } else if session.seen_self.authorized {
-            frames.get(session.compress)
         } else {
-            None
-        };
-        let Some(frame) = frame else { continue };
-        if session.tx.try_send(frame).is_err() {
+            if effects.peers.binary_search(node).is_ok() {
+                out.extend(frames.get(session.compress));
+            } else if effects.peers_removed.binary_search(node).is_ok() {
+                out.extend(removed.get(session.compress));
+            }
+            if let Some(filter) = filters.get(node) {
+                out.extend(encode(&filter_message(filter), session.compress));
+            }
+        }
+        if out.into_iter().any(|frame| session.tx.try_send(frame).is_err()) {
             dropped.push((*node, "its queue is full"));
         }
     }
     for (node, why) in dropped {
         registry.by_node.remove(&node);
         tracing::info!(node = %node, reason = why, "map stream closed");
+    }
+}
+
+/// A new policy: every approved node gets a fresh full map (its new filter and peers).
+fn resend_all(shared: &Shared, seq: u64) {
+    let now = shared.tailnet.service().now();
+    let mut registry = shared.sessions.lock();
+    let mut dropped = Vec::new();
+    for (node, session) in registry.by_node.iter_mut() {
+        if seq <= session.since || !session.seen_self.authorized {
+            continue;
+        }
+        // Deleted meanwhile: the removal event follows and closes the stream.
+        let Some(view) = shared.tailnet.map_view(*node) else { continue };
+        session.since = view.seq;
+        let mut full = render::full_map(&view, &shared.config, now, session.cap);
+        // Settings were sent with the first map already.
+        full.derp_map = None;
+        let Some(frame) = encode(&full, session.compress) else { continue };
+        if session.tx.try_send(frame).is_err() {
+            dropped.push(*node);
+        }
+    }
+    for node in dropped {
+        registry.by_node.remove(&node);
+        tracing::info!(node = %node, reason = "its queue is full", "map stream closed");
+    }
+}
+
+/// A node's new packet filter, alone.
+fn filter_message(filter: &[PacketRule]) -> MapResponse {
+    MapResponse {
+        packet_filter: Some(keygate_policy::to_tailcfg(filter)),
+        ..MapResponse::default()
     }
 }
 
@@ -235,14 +287,16 @@ enum SelfMessage {
     Close(Box<MapResponse>),
 }
 
-/// What a node is told about a change to itself.
+/// What a node is told about a change to itself: its own node when something it sees of
+/// itself changed, the peers it gained and lost, and its new filter.
 fn self_message(
     shared: &Shared,
     session: &mut Session,
-    change: &TailnetChange,
+    event: &TailnetEvent,
     now: Timestamp,
 ) -> SelfMessage {
-    let entry = match change {
+    let effects = &event.effects;
+    let entry = match &event.change {
         TailnetChange::Removed { entry, .. } => {
             let mut gone = (**entry).clone();
             gone.node.key_expiry = Some(gone.node.key_expiry.map_or(now, |e| e.min(now)));
@@ -253,47 +307,78 @@ fn self_message(
             }));
         }
         TailnetChange::Changed { entry, .. } => entry,
-        // Its own endpoints, online state and enrolment are not news to the node.
-        _ => return SelfMessage::Nothing,
+        // Its own endpoints, online state and enrolment are not news to the node; what the
+        // policy changed for it is.
+        TailnetChange::Added(entry) | TailnetChange::EndpointsChanged(entry) => {
+            return policy_message(shared, entry, effects, None, now);
+        }
+        TailnetChange::OnlineChanged(_) | TailnetChange::PolicyChanged => {
+            return SelfMessage::Nothing
+        }
     };
     let view = SelfView::of(entry, now);
     if view == session.seen_self {
-        return SelfMessage::Nothing;
+        return policy_message(shared, entry, effects, None, now);
     }
     let authorization_changed = view.authorized != session.seen_self.authorized;
     session.seen_self = view;
     if !authorization_changed {
         let node = render::self_node(entry, &shared.config, now, session.cap);
-        return SelfMessage::Send(Box::new(MapResponse {
-            node: Some(node),
-            ..MapResponse::default()
-        }));
+        return policy_message(shared, entry, effects, Some(node), now);
     }
-    // Approved: the node now sees its peers; un-approved: it no longer does. Both from a
-    // fresh snapshot, which also covers every event up to its sequence number.
-    let snapshot: Snapshot = shared.tailnet.snapshot();
-    // Deleted meanwhile: the removal event follows and closes the stream.
-    let Some(me) = snapshot.get(entry.node.id).cloned() else { return SelfMessage::Nothing };
-    session.since = snapshot.seq;
-    session.seen_self = SelfView::of(&me, now);
-    if me.visible_to_peers() {
-        let mut full = render::full_map(&me, &snapshot, &shared.config, now, session.cap);
+    // Approved: the node now sees its peers; un-approved: it no longer does (it is out of the
+    // policy's network, so its effects list every peer it had).
+    if entry.visible_to_peers() {
+        // From a fresh view, which also covers every event up to its sequence number.
+        // Deleted meanwhile: the removal event follows and closes the stream.
+        let Some(view) = shared.tailnet.map_view(entry.node.id) else {
+            return SelfMessage::Nothing;
+        };
+        session.since = view.seq;
+        session.seen_self = SelfView::of(&view.me, now);
+        let mut full = render::full_map(&view, &shared.config, now, session.cap);
         // Settings were sent with the first map already.
         full.derp_map = None;
         SelfMessage::Send(Box::new(full))
     } else {
-        let gone: Vec<i64> = snapshot
-            .nodes
-            .iter()
-            .filter(|e| e.node.id != me.node.id)
-            .map(|e| e.node.id.0)
-            .collect();
-        SelfMessage::Send(Box::new(MapResponse {
-            node: Some(render::self_node(&me, &shared.config, now, session.cap)),
-            peers_removed: (!gone.is_empty()).then_some(gone),
-            ..MapResponse::default()
-        }))
+        let node = render::self_node(entry, &shared.config, now, session.cap);
+        policy_message(shared, entry, effects, Some(node), now)
     }
+}
+
+/// The node's own message: `node` (if it changed), plus the peers it gained and lost and its
+/// new filter under the policy. `Nothing` when all are empty.
+fn policy_message(
+    shared: &Shared,
+    entry: &NodeEntry,
+    effects: &PolicyEffects,
+    node: Option<keygate_tailcfg::Node>,
+    now: Timestamp,
+) -> SelfMessage {
+    let id = entry.node.id;
+    let filter = effects.filters.iter().find(|(n, _)| *n == id).map(|(_, f)| f);
+    if node.is_none()
+        && filter.is_none()
+        && effects.peers_added.is_empty()
+        && effects.peers_removed.is_empty()
+    {
+        return SelfMessage::Nothing;
+    }
+    let added = &effects.peers_added;
+    let gone: Vec<i64> = effects.peers_removed.iter().map(|p| p.0).collect();
+    SelfMessage::Send(Box::new(MapResponse {
+        node,
+        peers_changed: (!added.is_empty())
+            .then(|| added.iter().map(|p| render::node(p, &shared.config, now)).collect()),
+        user_profiles: if added.is_empty() {
+            Vec::new()
+        } else {
+            render::profiles(added.iter().map(AsRef::as_ref))
+        },
+        peers_removed: (!gone.is_empty()).then_some(gone),
+        packet_filter: filter.map(|f| keygate_policy::to_tailcfg(f)),
+        ..MapResponse::default()
+    }))
 }
 
 fn encode(message: &MapResponse, compress: bool) -> Option<Bytes> {

@@ -24,7 +24,10 @@ impl Admission for TailnetAdmission {
     }
 
     fn may_send(&self, from: &PublicKey, to: &PublicKey) -> bool {
-        self.usable(from).is_some() && self.usable(to).is_some()
+        // Only towards a peer the ACL policy lets it see (memory only, cached per node).
+        self.usable(from).is_some()
+            && self.usable(to).is_some()
+            && self.0.may_talk(&NodeKey::from_bytes(*from), &NodeKey::from_bytes(*to))
     }
 }
 

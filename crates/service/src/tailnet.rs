@@ -21,6 +21,13 @@
 //! machines proceed in parallel. The state itself sits behind a synchronous lock that is
 //! never held across an `.await`.
 //!
+//! ACL policy: the state also holds the policy in force applied to the visible (approved)
+//! nodes, a `keygate_policy::Network`, updated by [`Tailnet::publish`] from each change under
+//! the same lock; each event carries its [`PolicyEffects`] (who sees the node now, whose peers
+//! and filters changed), and [`Tailnet::set_policy`] swaps the policy and publishes
+//! [`TailnetChange::PolicyChanged`]. Maps read it through [`Tailnet::map_view`], the DERP
+//! relay through [`Tailnet::may_talk`].
+//!
 //! One process per database: the in-memory state assumes no other process writes nodes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

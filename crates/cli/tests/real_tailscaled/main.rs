@@ -10,6 +10,7 @@
 //! `scripts/test.sh` runs them as
 //! `unshare -n sh -c 'ip link set lo up; cargo test -p keygate-cli --test real_tailscaled -- --ignored'`.
 
+mod acl;
 mod derp;
 mod enrol;
 mod harness;

@@ -2,6 +2,7 @@
 //! a minimal Tailscale-like node written here (Noise initiator, HTTP/1.1 upgrade, HTTP/2
 //! client, map frame decoder).
 
+mod acl;
 mod helpers;
 mod lifecycle;
 mod map;
