@@ -1,7 +1,7 @@
 // The admin console in a real browser, against a real `keygate serve`, in order: set up the
 // first admin with the printed link, add a second with the CLI, generate every kind of key
 // and see each secret exactly once, revoke one, change settings, create and revoke an API
-// token, check that a form without its CSRF token is refused, and finally that wrong
+// token, check that a form without its CSRF token is refused, edit the ACL policy, and finally that wrong
 // passwords lock sign-in (last, since it locks this client's address too). Each page is
 // photographed at phone and desktop widths into test-artifacts/screenshots/.
 
@@ -248,6 +248,63 @@ test("a new machine appears by itself, is approved, changed, then deleted", { sk
   } finally {
     node.kill("SIGTERM");
   }
+});
+
+const BAD_POLICY = `{
+  "groups": {"group:eng": ["alice"]},
+  "acls": [
+    {"action": "accept", "src": ["group:ops"], "dst": ["*:*"]},
+  ],
+}
+`;
+const GOOD_POLICY = `{
+  // Engineers reach the web servers; only they may tag machines tag:web.
+  "groups": {"group:eng": ["alice"]},
+  "tagOwners": {"tag:web": ["group:eng"]},
+  "acls": [
+    {"action": "accept", "src": ["group:eng"], "dst": ["tag:web:443"]},
+  ],
+}
+`;
+
+test("the policy editor shows errors at their line and saves a valid policy", async () => {
+  await page.goto(`${SERVER_URL}/console/policy`);
+  assert.equal(await page.locator('.mainnav a[aria-current="page"]').textContent(), "Policy");
+  assert.match(await page.getByRole("textbox", { name: "Policy file" }).inputValue(), /"acls"/);
+  assert.equal(await page.locator("#policy-revision").textContent(), "0");
+  await screenshots(page, "policy");
+
+  await page.getByRole("textbox", { name: "Policy file" }).fill(BAD_POLICY);
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.waitForLoadState("load");
+  assert.match(await page.locator("#policy-problems").textContent(), /line 4, column \d+: .*group:ops/);
+  assert.equal(await page.getByRole("textbox", { name: "Policy file" }).inputValue(), BAD_POLICY, "the text as typed");
+  assert.equal(await page.locator("#policy-gutter li.bad").textContent(), "4");
+  // The problem's link puts the caret on line 4.
+  await page.locator("#policy-problems a").first().click();
+  const caretLine = await page.evaluate(() => {
+    const t = document.getElementById("policy");
+    return t.value.slice(0, t.selectionStart).split("\n").length;
+  });
+  assert.equal(caretLine, 4);
+  await screenshots(page, "policy-errors");
+
+  await page.getByRole("textbox", { name: "Policy file" }).fill(GOOD_POLICY);
+  await Promise.all([page.waitForURL(/saved=1/), page.getByRole("button", { name: "Save policy" }).click()]);
+  assert.match(await page.locator("#policy-notice").textContent(), /Policy saved \(revision 1\)/);
+  assert.equal(await page.getByRole("textbox", { name: "Policy file" }).inputValue(), GOOD_POLICY);
+  await screenshots(page, "policy-saved");
+});
+
+test("the keys page offers the policy's tags and refuses one the user does not own", async () => {
+  await page.goto(`${SERVER_URL}/console/keys`);
+  assert.equal(await page.locator('#policy-tags option[value="tag:web"]').count(), 1);
+  await page.getByLabel("Tags").fill("tag:web");
+  await page.getByLabel("Description").fill("web servers");
+  await page.getByRole("button", { name: "Generate key" }).click();
+  await page.waitForLoadState("load");
+  assert.match(await page.locator("#tags-error").textContent(), /tag:web/);
+  await screenshots(page, "keys-tag-not-owned");
 });
 
 test("sign-out ends the session", async () => {

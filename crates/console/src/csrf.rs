@@ -60,9 +60,9 @@ struct CsrfField {
     csrf: String,
 }
 
-/// Reads a form body, within [`REQUEST_BODY_LIMIT`].
-async fn read_body(body: Body) -> Result<axum::body::Bytes, ConsoleError> {
-    to_bytes(body, REQUEST_BODY_LIMIT).await.map_err(|_| {
+/// Reads a form body of at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ConsoleError> {
+    to_bytes(body, limit).await.map_err(|_| {
         ConsoleError::BadRequest("The form could not be read (is it too large?).".into())
     })
 }
@@ -78,20 +78,21 @@ fn presented_token(bytes: &[u8]) -> String {
 }
 
 /// A form posted by the signed-in admin, after the origin, session and CSRF checks. Without
-/// a session the request is sent to the sign-in page.
-pub(crate) struct AdminForm<T> {
+/// a session the request is sent to the sign-in page. `LIMIT` is the largest body read: the
+/// small default, except for forms that carry a whole file (the policy editor).
+pub(crate) struct AdminForm<T, const LIMIT: usize = REQUEST_BODY_LIMIT> {
     pub admin: CurrentAdmin,
     pub form: T,
 }
 
-impl<T: DeserializeOwned> FromRequest<Console> for AdminForm<T> {
+impl<T: DeserializeOwned, const LIMIT: usize> FromRequest<Console> for AdminForm<T, LIMIT> {
     type Rejection = ConsoleError;
 
     async fn from_request(req: Request, console: &Console) -> Result<Self, ConsoleError> {
         let (mut parts, body) = req.into_parts();
         check_origin(&parts.headers, console.config())?;
         let admin = CurrentAdmin::from_request_parts(&mut parts, console).await?;
-        let bytes = read_body(body).await?;
+        let bytes = read_body(body, LIMIT).await?;
         if !admin.session.csrf.matches(&presented_token(&bytes)) {
             tracing::warn!(admin = %admin.session.name, path = %parts.uri.path(), "console form refused: wrong or missing CSRF token");
             return Err(ConsoleError::Forbidden(BAD_TOKEN));
@@ -112,7 +113,7 @@ impl<T: DeserializeOwned> FromRequest<Console> for PublicForm<T> {
         let (parts, body) = req.into_parts();
         check_origin(&parts.headers, console.config())?;
         let cookie = CookieKind::PreSession.read(console.config(), &parts.headers);
-        let bytes = read_body(body).await?;
+        let bytes = read_body(body, REQUEST_BODY_LIMIT).await?;
         let presented = presented_token(&bytes);
         let ok = cookie.is_some_and(|c| {
             is_token_text(&c) && bool::from(c.as_bytes().ct_eq(presented.as_bytes()))

@@ -144,6 +144,9 @@ struct KeysPage {
     errors: KeyErrors,
     users: Vec<UserOption>,
     default_user: String,
+    /// The tags the policy's `tagOwners` defines, offered in the tags field; empty while the
+    /// policy has no `tagOwners` (then any well-formed tag goes).
+    policy_tags: Vec<String>,
     valid: Vec<KeyRow>,
     invalid: Vec<KeyRow>,
 }
@@ -210,6 +213,11 @@ pub(crate) async fn create(
                 secret,
             );
             Ok(Redirect::to(&format!("/console/keys?shown={key}")).into_response())
+        }
+        // The service refuses tags the key's user does not own, naming them: shown at the field.
+        Err(ServiceError::Invalid(message)) if message.starts_with("requested tags") => {
+            let errors = KeyErrors { tags: Some(capitalise(&message)), ..KeyErrors::default() };
+            render(&console, &admin, form, errors, None, false, None).await
         }
         Err(ServiceError::Invalid(message)) => {
             let errors = KeyErrors { general: Some(message), ..KeyErrors::default() };
@@ -317,6 +325,7 @@ async fn render(
     let users = service.list_users(&Actor::Admin).await?;
     let listing = service.list_auth_keys(&Actor::Admin).await?;
     let now = service.now();
+    let policy_tags = policy_tags(&service.current_policy().await?.policy.to_json());
     let row = |k: &AuthKey| key_row(k, &users, now);
     let page = KeysPage {
         layout: Layout::page("Keys", Nav::Keys, &admin.session),
@@ -332,6 +341,7 @@ async fn render(
             })
             .collect(),
         default_user: service.config().default_user.to_string(),
+        policy_tags,
         valid: listing.valid.iter().map(row).collect(),
         invalid: listing.recently_invalid.iter().map(row).collect(),
         form,
@@ -339,6 +349,17 @@ async fn render(
     };
     let status = if page.errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(html_with_status(status, &page))
+}
+
+/// The tags named under the policy file's `tagOwners`, sorted.
+fn policy_tags(file: &serde_json::Value) -> Vec<String> {
+    let mut tags: Vec<String> = file
+        .get("tagOwners")
+        .and_then(serde_json::Value::as_object)
+        .map(|owners| owners.keys().cloned().collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
 }
 
 fn key_row(k: &AuthKey, users: &[User], now: Timestamp) -> KeyRow {
@@ -455,6 +476,13 @@ mod tests {
     fn tags_split_on_commas_and_spaces() {
         assert_eq!(split_tags("tag:a, tag:b  tag:c,,"), ["tag:a", "tag:b", "tag:c"]);
         assert!(split_tags("  ").is_empty());
+    }
+
+    #[test]
+    fn the_offered_tags_are_those_of_tag_owners() {
+        let file = serde_json::json!({"tagOwners": {"tag:web": [], "tag:ci": ["alice"]}});
+        assert_eq!(policy_tags(&file), ["tag:ci", "tag:web"]);
+        assert!(policy_tags(&serde_json::json!({"acls": []})).is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) enum Nav {
     None,
     Machines,
     Keys,
+    Policy,
     Settings,
 }
 
@@ -56,6 +57,10 @@ impl Layout {
 
     pub(crate) fn is_keys(&self) -> bool {
         self.nav == Nav::Keys
+    }
+
+    pub(crate) fn is_policy(&self) -> bool {
+        self.nav == Nav::Policy
     }
 
     pub(crate) fn is_settings(&self) -> bool {

@@ -1,5 +1,5 @@
 //! keygate's admin web console: server-rendered pages under `/console` for machines, pre-auth
-//! keys, settings and API tokens, signed in with local admin accounts.
+//! keys, the ACL policy, settings and API tokens, signed in with local admin accounts.
 //!
 //! Pages are [askama] templates (escaped by default) with one small script, no build chain;
 //! the CSS, script and icon are compiled into the binary ([`assets`]). Every page works
@@ -31,6 +31,7 @@ mod layout;
 mod live;
 mod machines;
 mod once;
+mod policy;
 mod rate_limit;
 mod session;
 mod settings;
@@ -63,6 +64,7 @@ pub fn router(console: Console) -> Router {
         .route("/sign-out", post(sign_in::sign_out))
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{id}/revoke", get(keys::confirm_revoke).post(keys::revoke))
+        .route("/policy", get(policy::page).post(policy::submit))
         .route("/machines", get(machines::page))
         .route("/machines/{id}/approve", post(machines::approve))
         .route("/machines/{id}/tags", post(machines::set_tags))

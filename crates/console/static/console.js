@@ -46,6 +46,39 @@
     sync();
   }
 
+  // ---- policy editor: the gutter follows the text, and a problem's link puts the caret on
+  // its line and column ----
+  var policy = document.getElementById("policy");
+  var gutter = document.getElementById("policy-gutter");
+  if (policy && gutter) {
+    var renumber = function () {
+      var count = policy.value.split("\n").length;
+      while (gutter.children.length < count) {
+        var li = document.createElement("li");
+        li.textContent = String(gutter.children.length + 1);
+        gutter.appendChild(li);
+      }
+      while (gutter.children.length > count) gutter.removeChild(gutter.lastChild);
+      policy.rows = count + 1;
+    };
+    policy.addEventListener("input", renumber);
+    document.querySelectorAll("#policy-problems a[data-line]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        var line = Number(link.getAttribute("data-line"));
+        var column = Number(link.getAttribute("data-column"));
+        var lines = policy.value.split("\n");
+        var offset = 0;
+        for (var i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
+        var here = lines[line - 1] || "";
+        policy.focus({ preventScroll: true });
+        policy.setSelectionRange(offset + Math.min(column - 1, here.length), offset + here.length);
+        var row = gutter.children[line - 1];
+        if (row) row.scrollIntoView({ block: "center" });
+      });
+    });
+  }
+
   // ---- live state: poll /console/live; pending count in the header everywhere, and on the
   // Machines page a fresh table whenever the tailnet changed ----
   var badge = document.querySelector('[data-live="pending"]');

@@ -8,6 +8,7 @@ mod csrf;
 mod headers;
 mod keys;
 mod machines;
+mod policy;
 mod settings;
 mod setup;
 mod sign_in;
