@@ -10,6 +10,11 @@
 # `keygate serve` on a free loopback port with a temporary data directory, reads the setup
 # link the server prints, runs `node --test`, and stops the server by its PID.
 #
+# As root, the server and the tests then run inside a network namespace with nothing but
+# loopback (`unshare -n`), so that the machine on the Machines page is enrolled by the official
+# tailscaled 1.96.4 (scripts/fetch-tailscale.sh), which must never reach the internet;
+# BROWSER_TEST_NO_TAILSCALED=1 (or not being root) uses keygate's own node client instead.
+#
 # Screenshots of every page at phone and desktop widths land in test-artifacts/screenshots/
 # (gitignored). env: BROWSER_TEST_SCREENSHOTS overrides that directory; CHROMIUM the browser.
 set -euo pipefail
@@ -25,26 +30,37 @@ while read -r name; do unset "$name"; done < <(env | sed -n 's/^\(KEYGATE_[A-Za-
 # How long the server may take to print its setup link.
 readonly START_TIMEOUT_SECONDS=60
 
-if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
-  step "installing Debian's chromium"
-  [ "$(id -u)" = 0 ] || die "/usr/bin/chromium is missing and only root can install it (apt-get install chromium)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  step "installing Node.js"
-  [ "$(id -u)" = 0 ] || die "node and npm are missing and only root can install them (apt-get install nodejs npm)"
-  apt-get update -qq
-  apt-get install -y -qq nodejs npm >/dev/null
-fi
+if [ "${IN_NETNS:-}" != 1 ]; then
+  if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    step "installing Debian's chromium"
+    [ "$(id -u)" = 0 ] || die "/usr/bin/chromium is missing and only root can install it (apt-get install chromium)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    step "installing Node.js"
+    [ "$(id -u)" = 0 ] || die "node and npm are missing and only root can install them (apt-get install nodejs npm)"
+    apt-get update -qq
+    apt-get install -y -qq nodejs npm >/dev/null
+  fi
 
-step "npm ci (tests/browser)"
-(cd tests/browser && npm ci --no-audit --no-fund --ignore-scripts)
+  step "npm ci (tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --ignore-scripts)
 
-step "building keygate and keygate-node"
-cargo build --locked -p keygate-cli --bin keygate -p keygate-node --bin keygate-node
-TARGET=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+  step "building keygate and keygate-node"
+  cargo build --locked -p keygate-cli --bin keygate -p keygate-node --bin keygate-node
+
+  # Machines are enrolled by the official tailscaled, which runs only in a network namespace
+  # that has nothing but loopback: re-run the rest of this script inside one (root only).
+  if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ "${BROWSER_TEST_NO_TAILSCALED:-}" != 1 ]; then
+    BROWSER_TEST_TSBIN=$("$ROOT/scripts/fetch-tailscale.sh")
+    export BROWSER_TEST_TSBIN IN_NETNS=1
+    step "re-running inside a loopback-only network namespace (official tailscaled enrols the machine)"
+    exec unshare -n -- sh -c 'ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec "$0"' "$ROOT/scripts/browser-tests.sh"
+  fi
+fi
+TARGET=$(cargo metadata --offline --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 BIN=$TARGET/debug/keygate
 NODE_BIN=$TARGET/debug/keygate-node
 [ -x "$BIN" ] && [ -x "$NODE_BIN" ] || die "the binaries are not in $TARGET/debug"
@@ -83,7 +99,7 @@ status=0
 (
   cd tests/browser
   BROWSER_TEST_URL=$URL BROWSER_TEST_SETUP_LINK=$LINK BROWSER_TEST_KEYGATE=$BIN BROWSER_TEST_DATA_DIR=$DATA \
-    BROWSER_TEST_NODE=$NODE_BIN \
+    BROWSER_TEST_NODE=$NODE_BIN BROWSER_TEST_TSBIN=${BROWSER_TEST_TSBIN:-} \
     node --test --test-concurrency=1
 ) || status=$?
 if [ "$status" != 0 ]; then

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, test } from "node:test";
 
 import {
-  NODE_BIN, PASSWORD, SERVER_URL, SETUP_LINK, createAdminWithCli, launch, screenshots, signIn, startNode,
+  NODE_BIN, PASSWORD, SERVER_URL, TSBIN, SETUP_LINK, createAdminWithCli, launch, screenshots, signIn, startNode,
 } from "./lib.mjs";
 
 let browser;
@@ -214,7 +214,7 @@ test("the machines page shows the tailnet and refreshes by itself", async () => 
   assert.equal(await page.locator("#machines-panel").getAttribute("data-seq"), String(state.seq));
 });
 
-test("a new machine appears by itself, is approved, changed, then deleted", { skip: !NODE_BIN && "no keygate-node binary" }, async () => {
+test("a new machine appears by itself, is approved, changed, then deleted", { skip: !NODE_BIN && !TSBIN && "no node client" }, async () => {
   // Device approval is on (set above): a machine enrolled with a plain key waits.
   await generateKey({ description: "web", reusable: false });
   const key = await shownSecret("new-key-secret");

@@ -23,6 +23,10 @@ export const BROWSER_TEST_KEYGATE = required("BROWSER_TEST_KEYGATE");
 export const DATA_DIR = required("BROWSER_TEST_DATA_DIR");
 /** keygate's own node client (`keygate-node`), to enrol machines; optional. */
 export const NODE_BIN = process.env.BROWSER_TEST_NODE;
+/** The folder with the official `tailscale` and `tailscaled`: when set (scripts/browser-tests.sh
+ * sets it and runs everything in a loopback-only network namespace), machines are enrolled by
+ * the official client instead of keygate-node. */
+export const TSBIN = process.env.BROWSER_TEST_TSBIN;
 /** Where screenshots go (gitignored). */
 export const SCREENSHOTS = process.env.BROWSER_TEST_SCREENSHOTS ??
   path.resolve(import.meta.dirname, "../../test-artifacts/screenshots");
@@ -88,11 +92,55 @@ export async function signIn(page, name, password) {
   await Promise.all([page.waitForLoadState("load"), page.getByRole("button", { name: "Sign in" }).click()]);
 }
 
-/** Enrols a machine called `hostname` with `authkey` and keeps it connected until killed. */
+/** Enrols a machine called `hostname` with `authkey` and keeps it connected until killed:
+ * with the official tailscaled when TSBIN is set, else with keygate-node. */
 export function startNode(authkey, hostname) {
+  if (TSBIN) return startTailscaled(authkey, hostname);
   const child = spawn(NODE_BIN, ["up", "--login-server", SERVER_URL, "--authkey", authkey, "--hostname", hostname, "--stay"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   child.on("error", (e) => { throw e; });
   return child;
+}
+
+/** The official tailscaled with its own state, plus `tailscale up` in the background (it waits
+ * for approval). Only ever run inside the loopback-only namespace scripts/browser-tests.sh makes. */
+function startTailscaled(authkey, hostname) {
+  const dir = mkdtempSync(path.join(tmpdir(), "kg-tsd-"));
+  const socket = path.join(dir, "tsd.sock");
+  const env = {
+    ...process.env,
+    TS_ASSUME_NETWORK_UP_FOR_TEST: "1", // a namespace with only lo looks offline otherwise
+    TS_PANIC_IF_HIT_MAIN_CONTROL: "1", // crash rather than ever contact Tailscale's servers
+    TS_NO_LOGS_NO_SUPPORT: "true",
+    TS_DEBUG_USE_DERP_HTTP: "1",
+  };
+  const daemon = spawn(path.join(TSBIN, "tailscaled"), [
+    "--tun=userspace-networking", "--no-logs-no-support", "--port=0",
+    `--socket=${socket}`, `--statedir=${dir}`, `--state=${path.join(dir, "tailscaled.state")}`,
+  ], { env, stdio: "ignore" });
+  daemon.on("error", (e) => { throw e; });
+  let up;
+  const started = Date.now();
+  const tryUp = () => {
+    try {
+      execFileSync("test", ["-S", socket]);
+    } catch {
+      if (Date.now() - started < 10_000) return setTimeout(tryUp, 100);
+      throw new Error("tailscaled's socket never appeared");
+    }
+    up = spawn(path.join(TSBIN, "tailscale"), [
+      `--socket=${socket}`, "up", `--login-server=${SERVER_URL}`, `--authkey=${authkey}`,
+      `--hostname=${hostname}`, "--timeout=120s",
+    ], { env, stdio: "ignore" });
+    up.on("error", () => {});
+  };
+  tryUp();
+  return {
+    kill() {
+      up?.kill("SIGTERM");
+      daemon.kill("SIGTERM");
+      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 1000).unref();
+    },
+  };
 }
