@@ -44,7 +44,7 @@ export TEST_POSTGRES_URL
 export TEST_REQUIRE_POSTGRES=1
 
 step "cargo test (SQLite and PostgreSQL)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "official tailscaled 1.96.4 against keygate, in a loopback-only network namespace"
 if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then

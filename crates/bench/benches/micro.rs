@@ -62,13 +62,11 @@ fn peer(index: u32) -> Node {
     node.id = id;
     node.stable_id = format!("n{id}");
     node.name = format!("host{id}.keygate.internal.");
-    // Distinct keys and addresses, so zstd sees what a real tailnet's map holds.
-    let mut key = [0u8; 32];
-    key[..4].copy_from_slice(&index.to_be_bytes());
-    key[4..].fill(0x5a ^ (index as u8));
-    node.key = keygate_tailcfg::NodePublicKey::from_bytes(key);
-    node.machine = keygate_tailcfg::MachinePublicKey::from_bytes(key.map(|b| b.wrapping_add(1)));
-    node.disco_key = keygate_tailcfg::DiscoPublicKey::from_bytes(key.map(|b| b.wrapping_add(2)));
+    // Random-looking keys and distinct addresses, so zstd compresses what a real tailnet's map
+    // holds (keys are incompressible), not repeated bytes.
+    node.key = keygate_tailcfg::NodePublicKey::from_bytes(pseudo_random_key(index, 1));
+    node.machine = keygate_tailcfg::MachinePublicKey::from_bytes(pseudo_random_key(index, 2));
+    node.disco_key = keygate_tailcfg::DiscoPublicKey::from_bytes(pseudo_random_key(index, 3));
     let v4 = std::net::Ipv4Addr::from(0x6440_0000 + index + 2);
     let v6 = std::net::Ipv6Addr::from(0xfd7a_115c_a1e0_u128 << 80 | u128::from(index + 2));
     node.addresses = keygate_tailcfg::host_addresses(v4, v6);
@@ -77,6 +75,20 @@ fn peer(index: u32) -> Node {
         hostinfo.hostname = format!("host{id}");
     }
     node
+}
+
+/// 32 bytes that look random (SplitMix64), the same on every run.
+fn pseudo_random_key(index: u32, kind: u64) -> [u8; 32] {
+    let mut state = u64::from(index) << 8 | kind;
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_mut(8) {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    key
 }
 
 fn full_map(peers: u32) -> MapResponse {

@@ -209,7 +209,9 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
     let mut catch_up_timeouts = 0u64;
     let mut index = 0u64;
     while index < args.nodes {
-        let batch = (args.nodes - index).min(args.concurrency.max(1) as u64);
+        // The first node comes alone: its first map tells how many nodes were there before.
+        let batch = if index == 0 { 1 } else { args.concurrency.max(1) as u64 };
+        let batch = batch.min(args.nodes - index);
         let mut tasks = JoinSet::new();
         for _ in 0..batch {
             let identity = NodeIdentity::generate();
@@ -219,7 +221,7 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
         while let Some(result) = tasks.join_next().await {
             match result.map_err(anyhow::Error::from).and_then(|r| r) {
                 Ok(joined) => {
-                    // Nodes already in the database before the run, seen by the first node.
+                    // Nodes already in the database before the run.
                     base.get_or_insert(joined.first.peers.as_ref().map_or(0, Vec::len) as i64);
                     start_receiving(joined, tracker.clone());
                     connected += 1;

@@ -11,8 +11,8 @@
 //! with the same [`RecordError`] (inside an `io::Error`; find it with `get_ref` and
 //! `downcast_ref`). A clean close between records is an ordinary EOF.
 //!
-//! Memory: a send buffer of [`SEND_BUFFER_LEN`] bytes once the first write happens, and a
-//! receive buffer of [`RECEIVE_BUFFER_LEN`] bytes only while bytes are in flight. An idle
+//! Memory: a send buffer of [`SEND_BUFFER_LEN`] bytes and a receive buffer of
+//! [`RECEIVE_BUFFER_LEN`] bytes, each only while bytes are in flight. An idle
 //! connection (the usual state of a long-polling node) releases its receive buffer and waits
 //! on a 3-byte stack probe instead, as Go does with its buffer pool.
 
@@ -313,12 +313,11 @@ impl<S: AsyncWrite + Unpin> NoiseStream<S> {
                 }
             }
         }
-        self.tx.buf.clear();
+        // Give the buffer back once it is drained, as the receive side does while idle: a map
+        // stream is idle almost all the time, and 8 KiB held per connection was a sixth of
+        // the server's heap per node (docs/benchmarks.md). The next record reserves it again.
+        self.tx.buf = Vec::new();
         self.tx.written = 0;
-        if self.tx.buf.capacity() > SEND_BUFFER_LEN {
-            // A large queue_write grew it; give the memory back.
-            self.tx.buf = Vec::new();
-        }
         Poll::Ready(Ok(()))
     }
 }
@@ -846,7 +845,7 @@ mod tests {
         client.flush().await.unwrap();
         server.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"again");
-        assert!(client.tx.buf.capacity() <= SEND_BUFFER_LEN);
+        assert_eq!(client.tx.buf.capacity(), 0, "flushed: the send buffer is given back");
     }
 
     #[tokio::test]
@@ -859,7 +858,7 @@ mod tests {
         client.read_exact(&mut received).await.unwrap();
         assert_eq!(&received[..20_000], &pseudo_random(20_000, 11)[..]);
         assert_eq!(&received[20_000..], b"tail");
-        assert!(server.tx.buf.capacity() <= SEND_BUFFER_LEN, "oversized buffer released");
+        assert_eq!(server.tx.buf.capacity(), 0, "oversized buffer released");
     }
 
     #[test]
