@@ -107,6 +107,10 @@ impl Policy {
     /// [`Policy::check`].
     pub fn parse(text: &str) -> Result<Self, PolicyErrors> {
         let json = hujson::standardize(text)?;
+        // serde also builds a struct from a JSON array (fields by position), so `[]` would pass
+        // as an empty policy: the file must be an object.
+        serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(&json)
+            .map_err(|e| PolicyErrors::from(syntax(text, &json, &e)))?;
         let file: PolicyFile =
             serde_json::from_str(&json).map_err(|e| PolicyErrors::from(syntax(text, &json, &e)))?;
         let mut c = Compiler::default();

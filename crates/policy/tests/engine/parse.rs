@@ -337,3 +337,15 @@ fn the_example_in_the_documentation_is_valid_and_its_tests_pass() {
     let policy = Policy::check(&doc[start..end]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(policy.rule_count(), 2);
 }
+
+#[test]
+fn a_file_that_is_not_an_object_is_refused_at_its_position() {
+    for text in ["[]", "[{}]", "\"acls\"", "42", "null"] {
+        let err = Policy::parse(text).expect_err(text);
+        let shown = err.to_string();
+        assert!(shown.contains("line 1"), "{text}: {shown}");
+    }
+    // With comments in front, the position still points at the array.
+    let err = Policy::parse("// header\n[]").unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+}
