@@ -19,6 +19,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 /// Where the keys of this tailnet live.
 pub const KEYS_PATH: &str = "/api/v2/tailnet/-/keys";
+pub const ACL_PATH: &str = "/api/v2/tailnet/-/acl";
 
 /// Longest wait for one API request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +44,8 @@ pub struct CreatedKey {
 pub struct KeySpec {
     pub reusable: bool,
     pub ephemeral: bool,
+    /// Tags the enrolled nodes take as their identity (the policy must name their owners).
+    pub tags: &'static [&'static str],
 }
 
 /// A client for the REST API.
@@ -149,6 +152,7 @@ impl AdminConn {
                 "reusable": spec.reusable,
                 "ephemeral": spec.ephemeral,
                 "preauthorized": true,
+                "tags": spec.tags,
             }}},
             "expirySeconds": 86_400,
             "description": "keygate-bench",
@@ -160,6 +164,15 @@ impl AdminConn {
         let id = value["id"].as_str().context("the created key has no id")?.to_owned();
         let secret = value["key"].as_str().context("the created key has no secret")?.to_owned();
         Ok(CreatedKey { id, secret })
+    }
+
+    /// `POST …/acl`: puts `policy` in force.
+    pub async fn set_policy(&mut self, policy: &Value) -> anyhow::Result<()> {
+        let (status, value) = self.request(Method::POST, ACL_PATH, Some(policy)).await?;
+        if status != StatusCode::OK {
+            bail!("setting the policy: {status} {}", value["message"]);
+        }
+        Ok(())
     }
 
     /// `GET …/keys`: the number of keys listed.

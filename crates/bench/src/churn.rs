@@ -72,9 +72,9 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<Report> {
     let env = [("KEYGATE_EPHEMERAL_INACTIVITY_TIMEOUT", format!("{}s", timeout.as_secs()))];
     let server = Server::start(&args.server, &env).await?;
     let ephemeral_key =
-        server.admin.create_key(KeySpec { reusable: true, ephemeral: true }).await?;
+        server.admin.create_key(KeySpec { reusable: true, ephemeral: true, tags: &[] }).await?;
     let watcher_key =
-        server.admin.create_key(KeySpec { reusable: false, ephemeral: false }).await?;
+        server.admin.create_key(KeySpec { reusable: false, ephemeral: false, tags: &[] }).await?;
     let url = ServerUrl::parse(&server.url)?;
     let server_key = keygate_node::fetch_server_key(&url).await?;
     let options = ConnectOptions { server_key: Some(server_key), ..ConnectOptions::default() };
@@ -145,12 +145,11 @@ pub async fn run(args: ChurnArgs) -> anyhow::Result<Report> {
                 };
                 shared.connects.fetch_add(1, Relaxed);
                 tokio::time::sleep(hold).await;
+                // The earliest the server can learn of it: a lag measured from here is never
+                // flattered by this task being scheduled late.
+                let left = Instant::now();
                 drop((stream, client));
-                shared
-                    .disconnected
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, Instant::now());
+                shared.disconnected.lock().unwrap_or_else(|e| e.into_inner()).insert(id, left);
             }
         });
     }

@@ -48,7 +48,8 @@ struct Outcome {
 
 pub async fn run(args: EnrollArgs) -> anyhow::Result<Report> {
     let server = Server::start(&args.server, &[]).await?;
-    let key = server.admin.create_key(KeySpec { reusable: true, ephemeral: false }).await?;
+    let key =
+        server.admin.create_key(KeySpec { reusable: true, ephemeral: false, tags: &[] }).await?;
     let url = ServerUrl::parse(&server.url)?;
     let server_key = if args.cached_server_key {
         Some(keygate_node::fetch_server_key(&url).await?)

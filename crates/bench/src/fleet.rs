@@ -11,6 +11,14 @@
 //! excluded) that all the other nodes received from the join's start until the stream went
 //! quiet again, which includes the later "online" patch. The server's resident set per node is
 //! its growth from start (no nodes) to the end of setup, divided by N.
+//!
+//! Two topologies. `mesh` (the default policy, allow-all): every node sees every other, so
+//! setup costs O(N²) map entries in all (each of N nodes learns N peers) and the simulated
+//! nodes, which share this machine's cores with the server, bound N. `hub`: the bench puts in
+//! force a policy under which the N fleet nodes (`tag:fleet`) may reach the joiners
+//! (`tag:join`) and nothing else, the shape of an IoT or CI fleet reaching its servers: fleet
+//! nodes do not see each other, yet every one of them must learn of each joiner, so a join
+//! still fans out to all N and its bytes and time grow with N, while setup stays O(N).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -47,11 +55,28 @@ pub struct FleetArgs {
     /// Setup enrolments in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Who sees whom: `mesh` (allow-all) or `hub` (fleet nodes see only the joiners).
+    #[arg(long, value_enum, default_value_t = Topology::Mesh)]
+    pub topology: Topology,
     /// Longest wait for one join to reach every node, in seconds.
     #[arg(long, default_value_t = 30)]
     pub join_timeout_s: u64,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topology {
+    Mesh,
+    Hub,
+}
+
+/// Fleet nodes may reach the joiners; nothing else is allowed (see the module docs).
+fn hub_policy() -> serde_json::Value {
+    serde_json::json!({
+        "tagOwners": {"tag:fleet": ["autogroup:member"], "tag:join": ["autogroup:member"]},
+        "acls": [{"action": "accept", "src": ["tag:fleet"], "dst": ["tag:join:*"]}],
+    })
 }
 
 /// What every receiving node reports to, and the join being watched.
@@ -192,7 +217,15 @@ fn start_receiving(joined: Joined, tracker: Arc<Tracker>) {
 
 pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
     let server = Server::start(&args.server, &[]).await?;
-    let key = server.admin.create_key(KeySpec { reusable: true, ephemeral: false }).await?;
+    let hub = args.topology == Topology::Hub;
+    let (fleet_tags, join_tags): (&[&str], &[&str]) =
+        if hub { (&["tag:fleet"], &["tag:join"]) } else { (&[], &[]) };
+    if hub {
+        server.admin.connect().await?.set_policy(&hub_policy()).await?;
+    }
+    let spec = |tags| KeySpec { reusable: true, ephemeral: false, tags };
+    let key = server.admin.create_key(spec(fleet_tags)).await?;
+    let join_key = server.admin.create_key(spec(join_tags)).await?;
     let url = ServerUrl::parse(&server.url)?;
     let server_key = keygate_node::fetch_server_key(&url).await?;
     let options = ConnectOptions { server_key: Some(server_key), ..ConnectOptions::default() };
@@ -233,7 +266,8 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
             }
         }
         let k = connected as i64;
-        let expected = k * (k - 1 + base.unwrap_or(0));
+        // In a hub, fleet nodes see no one until the joins.
+        let expected = if hub { 0 } else { k * (k - 1 + base.unwrap_or(0)) };
         if !wait_until(CATCH_UP_TIMEOUT, || tracker.peers_total.load(Relaxed) >= expected).await {
             catch_up_timeouts += 1;
         }
@@ -241,6 +275,7 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
     }
     progress.finish(index);
     let setup = setup_started.elapsed();
+    let fleet = connected;
     // Let the last "online" patches land before reading memory.
     wait_quiet(&tracker, SETTLE_LIMIT).await;
     let setup_stats = server.stats();
@@ -253,13 +288,15 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
     let mut join_timeouts = 0u64;
     let mut progress = Progress::new("joining", args.joins);
     for j in 0..args.joins {
-        let receivers = connected;
+        // Joiners see each other only in a mesh.
+        let receivers = if hub { fleet } else { connected };
         let identity = NodeIdentity::generate();
         tracker.watch(identity.node_public());
         let bytes_before = tracker.map_bytes.load(Relaxed);
         let t0 = Instant::now();
         let joined =
-            join(url.clone(), options.clone(), key.secret.clone(), identity, args.nodes + j).await;
+            join(url.clone(), options.clone(), join_key.secret.clone(), identity, args.nodes + j)
+                .await;
         let joined = match joined {
             Ok(joined) => joined,
             Err(e) => {
@@ -288,6 +325,7 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
 
     let mut report = Report::new("fleet");
     report.value("database", server.backend);
+    report.value("topology", if hub { "hub" } else { "mesh" });
     report.int("nodes", args.nodes, "");
     report.int("joins", args.joins, "");
     report.int("connected", connected, "");
@@ -311,6 +349,8 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
         report.int("client_rss_per_node_bytes", growth / args.nodes.max(1), "B");
     }
     report.server_figures(start_stats, end_stats);
+    // Entries in all the simulated nodes' peer lists: (N+M)(N+M−1) in a mesh, 2·N·M in a hub.
+    report.int("peer_entries", tracker.peers_total.load(Relaxed).max(0) as u64, "");
     report.int("stream_ends", tracker.stream_ends.load(Relaxed), "");
     report.int("resyncs", tracker.resyncs.load(Relaxed), "");
     report.int("catch_up_timeouts", catch_up_timeouts, "");

@@ -16,16 +16,20 @@ pub struct ProcStats {
     pub peak_rss_bytes: u64,
     /// User plus system CPU time, seconds.
     pub cpu_s: f64,
+    /// Of which in the kernel (system time), seconds.
+    pub sys_s: f64,
 }
 
 /// Reads process `pid`; `None` if it is gone or `/proc` is unavailable.
 pub fn read(pid: u32) -> Option<ProcStats> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (user, system) = cpu_ticks(&stat)?;
     Some(ProcStats {
         rss_bytes: status_kib(&status, "VmRSS:")? * 1024,
         peak_rss_bytes: status_kib(&status, "VmHWM:")? * 1024,
-        cpu_s: cpu_ticks(&stat)? as f64 / USER_HZ,
+        cpu_s: (user + system) as f64 / USER_HZ,
+        sys_s: system as f64 / USER_HZ,
     })
 }
 
@@ -35,15 +39,15 @@ fn status_kib(status: &str, name: &str) -> Option<u64> {
     line[name.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// `utime + stime` from `/proc/<pid>/stat`: fields 14 and 15, counted after the command name,
+/// `(utime, stime)` from `/proc/<pid>/stat`: fields 14 and 15, counted after the command name,
 /// which is in parentheses and may itself hold spaces.
-fn cpu_ticks(stat: &str) -> Option<u64> {
+fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     let mut fields = after_name.split_whitespace();
     // After the name come field 3 (state) onwards: utime is field 14, the 12th here.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 #[cfg(test)]
@@ -56,7 +60,7 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS:"), Some(1024));
         assert_eq!(status_kib(status, "VmHWM:"), Some(2048));
         let stat = "42 (key gate) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
-        assert_eq!(cpu_ticks(stat), Some(300));
+        assert_eq!(cpu_ticks(stat), Some((250, 50)));
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Report {
                 self.int("server_peak_rss_bytes", after.peak_rss_bytes, "B");
                 self.int("server_rss_bytes", after.rss_bytes, "B");
                 self.float("server_cpu_s", after.cpu_s - before.cpu_s, "s");
+                self.float("server_sys_s", after.sys_s - before.sys_s, "s");
             }
             _ => {
                 self.value("server_peak_rss_bytes", Value::Null);

@@ -47,10 +47,24 @@ fn fleet_of_ten_with_three_joins_reaches_everyone() {
     assert_eq!(r["scenario"], "fleet");
     assert_eq!(r["connected"], 13);
     assert_eq!(r["join_timeouts"], 0);
+    assert_eq!(r["peer_entries"], 13 * 12, "everyone knows everyone: {r}");
     assert!(number(&r, "join_p99_ms") > 0.0, "{r}");
     // Each join reaches at least the ten first nodes, with a whole Node each.
     assert!(number(&r, "bytes_per_join") > 10.0 * 100.0, "{r}");
     assert!(number(&r, "server_rss_per_node_bytes") >= 0.0, "{r}");
+}
+
+#[test]
+fn hub_fleet_joins_reach_every_fleet_node_and_only_them() {
+    let r = bench(&["fleet", "--nodes", "10", "--joins", "3", "--topology", "hub"]);
+    assert_eq!((r["topology"].as_str(), r["connected"].as_u64()), (Some("hub"), Some(13)), "{r}");
+    assert_eq!(r["join_timeouts"], 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    // Fleet nodes learn of the three joiners and joiners of the ten fleet nodes, nothing more.
+    assert_eq!(r["peer_entries"], 2 * 10 * 3, "{r}");
+    let per_receiver = number(&r, "bytes_per_join_per_node");
+    assert!(per_receiver > 100.0 && per_receiver < 4_000.0, "{r}");
+    assert!(number(&r, "joiner_first_map_bytes") > 10.0 * 100.0, "{r}");
 }
 
 #[test]

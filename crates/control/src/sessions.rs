@@ -364,7 +364,8 @@ fn policy_message(
     {
         return SelfMessage::Nothing;
     }
-    let added = &effects.peers_added;
+    // Rendered as they are now: a later change to one of them is delivered after this anyway.
+    let added = shared.tailnet.entries(&effects.peers_added);
     let gone: Vec<i64> = effects.peers_removed.iter().map(|p| p.0).collect();
     SelfMessage::Send(Box::new(MapResponse {
         node,

@@ -47,10 +47,13 @@ pub struct Changes {
     pub peers_added: Vec<NodeId>,
     /// Nodes that were the changed node's peers and are not any more.
     pub peers_removed: Vec<NodeId>,
+    /// The changed node's peers after the change, sorted (empty once removed). Returned
+    /// because computing them is O(N) under an allow-all policy: callers need not again.
+    pub peers: Vec<NodeId>,
 }
 
 impl Changes {
-    /// Whether nothing changed for anyone.
+    /// Whether nothing changed for anyone (`peers` is a result, not a change).
     pub fn is_empty(&self) -> bool {
         self.filters.is_empty() && self.peers_added.is_empty() && self.peers_removed.is_empty()
     }
@@ -62,6 +65,9 @@ impl Changes {
 pub struct Network {
     policy: Arc<Policy>,
     nodes: BTreeMap<NodeId, NodeInfo>,
+    /// The keys of `nodes`, sorted: under a rule that reaches everyone a node's peers are all
+    /// of them but itself, copied from here in one go rather than walked out of the tree.
+    ids: Vec<NodeId>,
     by_user: HashMap<UserName, BTreeSet<NodeId>>,
     by_tag: HashMap<Tag, BTreeSet<NodeId>>,
     members: BTreeSet<NodeId>,
@@ -79,6 +85,7 @@ impl Network {
             by_prefix: policy.prefixes.iter().map(|p| (*p, BTreeSet::new())).collect(),
             policy,
             nodes: BTreeMap::new(),
+            ids: Vec::new(),
             by_user: HashMap::new(),
             by_tag: HashMap::new(),
             members: BTreeSet::new(),
@@ -88,6 +95,7 @@ impl Network {
             network.index(&node);
             network.nodes.insert(node.id, node);
         }
+        network.ids = network.nodes.keys().copied().collect();
         network
     }
 
@@ -127,9 +135,15 @@ impl Network {
         }
         let before = self.peers(id);
         let mut sets = Vec::new();
-        if let Some(old) = self.nodes.remove(&id) {
-            self.policy.src_index.items_for(&old, &mut sets);
-            self.unindex(&old);
+        match self.nodes.remove(&id) {
+            Some(old) => {
+                self.policy.src_index.items_for(&old, &mut sets);
+                self.unindex(&old);
+            }
+            None => {
+                let at = self.ids.partition_point(|n| *n < id);
+                self.ids.insert(at, id);
+            }
         }
         self.policy.src_index.items_for(&node, &mut sets);
         self.index(&node);
@@ -138,19 +152,22 @@ impl Network {
         filters.insert(id);
         let after = self.peers(id);
         let (peers_added, peers_removed) = difference(&before, &after);
-        Changes { filters, peers_added, peers_removed }
+        Changes { filters, peers_added, peers_removed, peers: after }
     }
 
     /// Removes a node. Says which other nodes are affected.
     pub fn remove(&mut self, id: NodeId) -> Changes {
         let peers_removed = self.peers(id);
         let Some(old) = self.nodes.remove(&id) else { return Changes::default() };
+        if let Ok(at) = self.ids.binary_search(&id) {
+            self.ids.remove(at);
+        }
         let mut sets = Vec::new();
         self.policy.src_index.items_for(&old, &mut sets);
         self.unindex(&old);
         let mut filters = self.invalidate(sets);
         filters.remove(&id);
-        Changes { filters, peers_added: Vec::new(), peers_removed }
+        Changes { filters, peers_added: Vec::new(), peers_removed, peers: Vec::new() }
     }
 
     /// Node `id`'s packet filter: who may reach it, on which of its addresses and ports, one
@@ -215,7 +232,13 @@ impl Network {
         sets.sort_unstable();
         sets.dedup();
         if sets.iter().any(|s| policy.sets[*s as usize].all) {
-            return self.nodes.keys().copied().filter(|n| *n != id).collect();
+            let at = self.ids.partition_point(|n| *n < id);
+            let mut peers = Vec::with_capacity(self.ids.len());
+            peers.extend_from_slice(&self.ids[..at]);
+            // `id` is in `nodes`, hence at `at`; checked all the same.
+            let skip = usize::from(self.ids.get(at) == Some(&id));
+            peers.extend_from_slice(&self.ids[at + skip..]);
+            return peers;
         }
         // A vector sorted once beats a set grown one id at a time: member sets run to
         // thousands of nodes.
@@ -498,5 +521,31 @@ mod tests {
                 .collect();
             assert_eq!(found, naive_rules, "filter of {}", b.id);
         }
+    }
+
+    #[test]
+    fn everyone_sees_everyone_else_under_allow_all_as_nodes_come_and_go() {
+        let policy = Arc::new(
+            Policy::parse(r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}"#)
+                .unwrap(),
+        );
+        let all = nodes();
+        let mut network = Network::new(policy, all[2..5].to_vec());
+        // Out of order, an update that is not a join, then a removal from the middle.
+        for n in [&all[7], &all[0], &all[5], &all[3]] {
+            network.upsert(n.clone());
+        }
+        let changes = network.remove(NodeId(5));
+        assert_eq!(changes.peers_removed, ids(&[1, 3, 4, 6, 8]));
+        let changes = network.upsert(all[1].clone());
+        assert_eq!(changes.peers, ids(&[1, 3, 4, 6, 8]));
+        assert_eq!(changes.peers_added, changes.peers);
+        assert_eq!(network.peers(NodeId(1)), ids(&[2, 3, 4, 6, 8]));
+        assert_eq!(network.peers(NodeId(8)), ids(&[1, 2, 3, 4, 6]));
+        assert_eq!(network.peers(NodeId(5)), ids(&[]), "a removed node has no peers");
+    }
+
+    fn ids(ids: &[i64]) -> Vec<NodeId> {
+        ids.iter().map(|i| NodeId(*i)).collect()
     }
 }

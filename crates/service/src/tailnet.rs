@@ -118,8 +118,11 @@ pub struct PolicyEffects {
     /// The nodes that have the changed node in their maps after the change (its peers),
     /// sorted by id. Empty for a node that is not visible (or was removed).
     pub peers: Arc<[NodeId]>,
-    /// Nodes that became its peers: each gets the node, and the node gets each of them.
-    pub peers_added: Vec<Arc<NodeEntry>>,
+    /// Nodes that became its peers, sorted: each gets the node, and the node gets each of
+    /// them. Ids, not entries: a join under an allow-all policy adds every node, and only the
+    /// node's own map session (rarely open when it joins) needs them rendered
+    /// ([`Tailnet::entries`]).
+    pub peers_added: Vec<NodeId>,
     /// Nodes that were its peers and are not any more: each loses the node, and the node
     /// loses each of them.
     pub peers_removed: Vec<NodeId>,
@@ -242,7 +245,7 @@ impl State {
 
     /// Brings the network up to date with `change` and says what that did.
     fn apply_to_network(&mut self, change: &TailnetChange) -> PolicyEffects {
-        let (entry, changes) = match change {
+        let (entry, mut changes) = match change {
             TailnetChange::Added(e)
             | TailnetChange::Changed { entry: e, .. }
             | TailnetChange::EndpointsChanged(e) => {
@@ -259,17 +262,19 @@ impl State {
                 return PolicyEffects::default();
             }
         };
-        if !changes.is_empty() {
-            self.network_changed();
-        }
         let id = entry.node.id;
+        let peers = if changes.is_empty() {
+            self.peers(id)
+        } else {
+            self.network_changed();
+            let peers: Arc<[NodeId]> = std::mem::take(&mut changes.peers).into();
+            let cache = self.peer_cache.get_mut().unwrap_or_else(|e| e.into_inner());
+            cache.insert(id, Arc::clone(&peers));
+            peers
+        };
         PolicyEffects {
-            peers: self.peers(id),
-            peers_added: changes
-                .peers_added
-                .iter()
-                .filter_map(|p| self.nodes.get(p).cloned())
-                .collect(),
+            peers,
+            peers_added: changes.peers_added,
             peers_removed: changes.peers_removed,
             filters: changes
                 .filters
@@ -662,6 +667,12 @@ impl Tailnet {
         state.seq += 1;
         // No subscriber is not an error: nobody is connected.
         let _ = self.inner.events.send(Arc::new(TailnetEvent { seq: state.seq, change, effects }));
+    }
+
+    /// The current entries of the nodes `ids` that still exist, in the order given.
+    pub fn entries(&self, ids: &[NodeId]) -> Vec<Arc<NodeEntry>> {
+        let state = self.read();
+        ids.iter().filter_map(|id| state.nodes.get(id).cloned()).collect()
     }
 
     /// What node `id`'s map holds now: itself, its peers under the policy, its filter.

@@ -107,8 +107,9 @@ async fn the_policy_decides_filters_and_peers_and_changes_move_them() {
     assert_eq!(event.node_id(), laptop.id);
     let effects = &event.effects;
     assert_eq!(effects.peers.to_vec(), vec![db.id]);
-    let added: Vec<NodeId> = effects.peers_added.iter().map(|p| p.node.id).collect();
-    assert_eq!((added, effects.peers_removed.clone()), (vec![db.id], vec![]));
+    assert_eq!((effects.peers_added.clone(), effects.peers_removed.clone()), (vec![db.id], vec![]));
+    let added = f.tailnet.entries(&effects.peers_added);
+    assert_eq!(added.iter().map(|p| p.node.id).collect::<Vec<_>>(), vec![db.id]);
     let (_, db_filter) = effects.filters.iter().find(|(id, _)| *id == db.id).expect("db's filter");
     assert_eq!(db_filter[0].src_ips.to_vec(), addresses(&[&web, &laptop]));
 
