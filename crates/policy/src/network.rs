@@ -252,9 +252,24 @@ impl Network {
         peers
     }
 
-    /// Whether `a` and `b` are peers.
+    /// Whether `a` and `b` are peers: the same relation as [`Network::peers`], found from the
+    /// rules reaching either node rather than from a peer list, so that the DERP relay can ask
+    /// per packet without anyone holding N peer lists of N nodes.
     pub fn are_peers(&self, a: NodeId, b: NodeId) -> bool {
-        a != b && self.peers(a).binary_search(&b).is_ok()
+        let (Some(na), Some(nb)) = (self.nodes.get(&a), self.nodes.get(&b)) else {
+            return false;
+        };
+        a != b && (self.reaches(na, nb) || self.reaches(nb, na))
+    }
+
+    /// Whether some rule lets `from` reach `to`.
+    fn reaches(&self, from: &NodeInfo, to: &NodeInfo) -> bool {
+        let mut pairs = Vec::new();
+        self.policy.dst_index.items_for(to, &mut pairs);
+        let sets = &self.policy.sets;
+        pairs
+            .iter()
+            .any(|(r, _)| sets[self.policy.rules[*r as usize].src as usize].contains_node(from))
     }
 
     /// Set `set`'s sources as a filter lists them: `*`, or its prefixes followed by the
@@ -504,6 +519,11 @@ mod tests {
                 .map(|a| a.id)
                 .collect();
             assert_eq!(network.peers(b.id), naive_peers, "peers of {}", b.id);
+            for a in &nodes {
+                let naive = naive_peers.contains(&a.id);
+                assert_eq!(network.are_peers(a.id, b.id), naive, "{} and {}", a.id, b.id);
+            }
+            assert!(!network.are_peers(b.id, NodeId(99)), "an unknown node is no one's peer");
 
             // Each rule reaching b, with its sources among the nodes.
             let naive_rules: Vec<BTreeSet<String>> = (0..policy.rules.len())

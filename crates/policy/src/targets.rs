@@ -57,8 +57,7 @@ impl Targets {
     }
 
     /// Whether node `node` is in the set, by identity or by one of its addresses: what
-    /// [`SelectorIndex::items_for`] answers faster (the tests compare the two).
-    #[cfg(test)]
+    /// [`SelectorIndex::items_for`] answers for many sets at once (the tests compare the two).
     pub(crate) fn contains_node(&self, node: &NodeInfo) -> bool {
         self.all
             || self.names_identity(&node.identity)
