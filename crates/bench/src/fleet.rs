@@ -55,7 +55,8 @@ pub struct FleetArgs {
     /// Setup enrolments in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Who sees whom: `mesh` (allow-all) or `hub` (fleet nodes see only the joiners).
+    /// Who sees whom: `mesh` (allow-all) or `hub` (fleet nodes see only the joiners; puts its
+    /// own ACL policy in force, so only with a server the bench starts).
     #[arg(long, value_enum, default_value_t = Topology::Mesh)]
     pub topology: Topology,
     /// Longest wait for one join to reach every node, in seconds.
@@ -216,8 +217,14 @@ fn start_receiving(joined: Joined, tracker: Arc<Tracker>) {
 }
 
 pub async fn run(args: FleetArgs) -> anyhow::Result<Report> {
-    let server = Server::start(&args.server, &[]).await?;
     let hub = args.topology == Topology::Hub;
+    if hub && args.server.server.is_some() {
+        anyhow::bail!(
+            "--topology hub replaces the tailnet's ACL policy, so it runs only against a server \
+             the bench starts itself, not a --server"
+        );
+    }
+    let server = Server::start(&args.server, &[]).await?;
     let (fleet_tags, join_tags): (&[&str], &[&str]) =
         if hub { (&["tag:fleet"], &["tag:join"]) } else { (&[], &[]) };
     if hub {

@@ -99,3 +99,15 @@ fn api_keys_are_created_listed_and_revoked() {
         assert!(number(&r, field) > 0.0, "{field}: {r}");
     }
 }
+
+#[test]
+fn a_hub_fleet_refuses_to_replace_the_policy_of_a_running_server() {
+    // Nothing listens there: the refusal must come before any connection is tried.
+    let output = Command::new(env!("CARGO_BIN_EXE_keygate-bench"))
+        .args(["fleet", "--topology", "hub", "--server", "http://127.0.0.1:9", "--token", "t"])
+        .output()
+        .expect("keygate-bench runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("replaces the tailnet's ACL policy"), "{stderr}");
+}
