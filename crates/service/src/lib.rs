@@ -15,6 +15,7 @@ mod error;
 mod ip_allocator;
 mod lifecycle;
 mod node_admin;
+mod node_terms;
 mod nodes;
 mod oauth;
 mod policy;
@@ -35,7 +36,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ServiceError;
 /// Re-exported so surfaces can match on revocations without depending on the store.
 pub use keygate_store::RevokeOutcome;
-pub use lifecycle::{heartbeat_interval, DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT};
+pub use lifecycle::heartbeat_interval;
 pub use nodes::{ClientUpdate, Refusal, RegisterNode, RegisterOutcome};
 pub use oauth::{
     AccessTokenError, AccessTokenRequest, CreatedOAuthClient, IssuedAccessToken, NewOAuthClient,
@@ -45,5 +46,5 @@ pub use policy::{CurrentPolicy, SetPolicyError, MAX_POLICY_BYTES};
 pub use service::{Actor, Service, ServiceConfig};
 pub use tailnet::{
     MapView, NodeEntry, PolicyEffects, Snapshot, Tailnet, TailnetChange, TailnetConfig,
-    TailnetEvent, DEFAULT_BASE_DOMAIN,
+    TailnetEvent, DEFAULT_BASE_DOMAIN, DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT,
 };

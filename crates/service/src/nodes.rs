@@ -46,9 +46,9 @@ use keygate_domain::{
 use keygate_store::{ConsumeOutcome, StoreError};
 
 use crate::auth_keys::PresentedKeyError;
-use crate::node_admin::owner_text;
-use crate::tailnet::{not_found, NodeEntry, WriteKind};
-use crate::{ServiceError, Tailnet};
+use crate::error::ServiceError;
+use crate::node_terms::{key_expiry_from, owner_text};
+use crate::tailnet::{not_found, NodeEntry, Tailnet, WriteKind};
 
 /// How often an enrolment retries after the database refused an address or a name that the
 /// in-memory state thought free (possible only with another writer on the same database).
@@ -218,9 +218,8 @@ impl Tailnet {
         }
         let mut node = entry.node.clone();
         node.key_expiry = Some(now);
-        self.service().store.update_node(&node).await?;
-        tracing::info!(node = %node.id, name = %node.given_name, "node logged out (key expired)");
-        let entry = self.commit(node, entry.user.clone(), WriteKind::Changed);
+        let entry = self.persist_and_commit(node, entry.user.clone(), WriteKind::Changed).await?;
+        tracing::info!(node = %entry.node.id, name = %entry.node.given_name, "node logged out (key expired)");
         Ok(RegisterOutcome::Registered { entry, node_key_expired: true })
     }
 
@@ -267,18 +266,17 @@ impl Tailnet {
                 authorized: is_authorized(&key, &settings),
                 key_expiry: key_expiry(&owner, &settings, now),
             };
-            let result = self.service().store.insert_node_consuming_key(&new, &key.id, now).await;
+            let result = self.insert_consuming_key(&new, &key.id, now, user.clone()).await;
             let give_back = |tailnet: &Tailnet| {
                 tailnet.allocator().release(offset);
                 tailnet.release_name(&name);
             };
             match result {
-                Ok(ConsumeOutcome::Consumed { value: node, .. }) => {
-                    let entry = self.commit(node, user, WriteKind::Added);
+                Ok(ConsumeOutcome::Consumed { value: entry, .. }) => {
                     self.release_name(&name);
                     if entry.node.ephemeral {
                         // Removed if it never connects, like one that disconnected.
-                        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+                        let timeout = self.config().ephemeral_inactivity_timeout;
                         self.schedule_ephemeral_cleanup(entry.node.id, 0, timeout);
                     }
                     let n = &entry.node;
@@ -347,8 +345,8 @@ impl Tailnet {
         node.hostinfo_json = req.hostinfo_json.clone();
         // The key's use and the node's new state in one transaction: a failed write counts no
         // use, and a key used up meanwhile changes nothing.
-        match self.service().store.update_node_consuming_key(&node, &key.id, now).await {
-            Ok(ConsumeOutcome::Consumed { .. }) => {}
+        let entry = match self.update_consuming_key(node, &key.id, now, user).await {
+            Ok(ConsumeOutcome::Consumed { value: entry, .. }) => entry,
             Ok(ConsumeOutcome::Rejected(rejected)) => {
                 return Ok(RegisterOutcome::Refused(rejected.into()))
             }
@@ -356,12 +354,12 @@ impl Tailnet {
                 return Ok(RegisterOutcome::Refused(KeyRejected::Unknown.into()))
             }
             Err(e) => return Err(node_key_conflict(e)),
-        }
+        };
+        let node = &entry.node;
         tracing::info!(node = %node.id, name = %node.given_name,
             key = %masked(SecretKind::Auth, key.id.as_str()), owner = %owner_text(&node.owner),
             "node re-enrolled");
-        self.record_key_use(&key, &node, true).await;
-        let entry = self.commit(node, user, WriteKind::Changed);
+        self.record_key_use(&key, node, true).await;
         Ok(RegisterOutcome::Registered { entry, node_key_expired: false })
     }
 
@@ -375,9 +373,12 @@ impl Tailnet {
         node.node_key = req.node_key;
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        self.service().store.update_node(&node).await.map_err(node_key_conflict)?;
+        let entry = self
+            .persist_and_commit(node, entry.user.clone(), WriteKind::Changed)
+            .await
+            .map_err(node_key_conflict)?;
+        let node = &entry.node;
         tracing::info!(node = %node.id, name = %node.given_name, new_key = ?node.node_key, "node key rotated");
-        let entry = self.commit(node, entry.user.clone(), WriteKind::Changed);
         Ok(RegisterOutcome::Registered { entry, node_key_expired: false })
     }
 
@@ -393,8 +394,7 @@ impl Tailnet {
         let mut node = entry.node.clone();
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        self.service().store.update_node(&node).await?;
-        Ok(self.commit(node, entry.user.clone(), WriteKind::Changed))
+        Ok(self.persist_and_commit(node, entry.user.clone(), WriteKind::Changed).await?)
     }
 
     /// Records in the audit log that `key` enrolled `node` (again, for a known machine).
@@ -471,9 +471,8 @@ impl Tailnet {
         if node == entry.node {
             return Ok(entry);
         }
-        self.service().store.update_node(&node).await?;
         let kind = if patchable { WriteKind::Endpoints } else { WriteKind::Changed };
-        Ok(self.commit(node, entry.user.clone(), kind))
+        Ok(self.persist_and_commit(node, entry.user.clone(), kind).await?)
     }
 }
 
@@ -506,11 +505,6 @@ fn key_expiry(owner: &NodeOwner, settings: &TailnetSettings, now: Timestamp) -> 
         NodeOwner::Tags(_) => None,
         NodeOwner::User(_) => Some(key_expiry_from(settings, now)),
     }
-}
-
-/// When a user-owned node's key, (re)issued at `now`, expires.
-pub(crate) fn key_expiry_from(settings: &TailnetSettings, now: Timestamp) -> Timestamp {
-    now.plus(std::time::Duration::from_secs(u64::from(settings.node_key_expiry_days) * 86_400))
 }
 
 /// The loggable form of a presented key: `keygate-auth-<id>-***`, or a fixed placeholder

@@ -63,11 +63,6 @@ impl Service {
         self.clock.now()
     }
 
-    /// The underlying store, for surfaces that only read.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }

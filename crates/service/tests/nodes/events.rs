@@ -67,7 +67,7 @@ async fn writes_publish_ordered_events_and_snapshots_know_their_place() {
     assert!(
         matches!(&offline.change, TailnetChange::OnlineChanged(e) if !e.online && e.node.last_seen.is_some())
     );
-    let stored = f.service.store().get_node(node.id).await.unwrap();
+    let stored = f.store.get_node(node.id).await.unwrap();
     assert_eq!(stored.last_seen, Some(f.now()));
 
     f.tailnet.delete_node(&Actor::Admin, node.id).await.unwrap();
@@ -125,7 +125,7 @@ async fn an_ephemeral_node_is_removed_after_its_inactivity_timeout() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(f.tailnet.node(gone.id).is_none(), "offline for the whole timeout");
-    assert!(f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
     tokio::time::sleep(timeout).await;
     assert!(f.tailnet.node(back.id).is_some(), "reconnected in time");
 }

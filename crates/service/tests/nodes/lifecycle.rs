@@ -46,7 +46,7 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
     f.tailnet.session_started(connected.id).await;
     f.clock.advance(Duration::from_secs(30));
     f.tailnet.session_ended(connected.id).await;
-    assert_eq!(f.service.store().get_node(connected.id).await.unwrap().last_seen, Some(f.now()));
+    assert_eq!(f.store.get_node(connected.id).await.unwrap().last_seen, Some(f.now()));
 
     // The server is down for a minute and a half: both ephemeral nodes have been offline for
     // longer than the timeout by then (one since its disconnection, one since enrolment).
@@ -55,7 +55,7 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
     assert!(restarted.node(connected.id).is_none());
     assert!(restarted.node(never.id).is_none());
     assert!(restarted.node(kept.id).is_some(), "only ephemeral nodes are collected");
-    let stored = f.service.store().list_nodes().await.unwrap();
+    let stored = f.store.list_nodes().await.unwrap();
     assert_eq!(stored.iter().map(|n| n.id).collect::<Vec<_>>(), vec![kept.id]);
 
     // Recorded as keygate's own doing.
@@ -86,7 +86,7 @@ async fn a_restart_within_the_timeout_gives_the_node_the_rest_of_it() {
     assert!(gone_within(&restarted, node.id, Duration::from_secs(5)).await);
     let waited = started.elapsed();
     assert!(waited < timeout, "deleted after the rest of the timeout, not all of it: {waited:?}");
-    assert!(f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn a_node_connected_when_the_server_stopped_counts_from_its_last_heartbeat
     let heartbeat_at = f.now();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let stored = f.service.store().get_node(node.id).await.unwrap().last_seen;
+        let stored = f.store.get_node(node.id).await.unwrap().last_seen;
         if stored == Some(heartbeat_at) {
             break;
         }
@@ -159,7 +159,7 @@ async fn a_node_connected_when_the_server_stopped_counts_from_its_last_heartbeat
 
 #[tokio::test]
 async fn the_watcher_announces_a_key_expiry_when_it_is_due() {
-    let (service, _db) = service_with_clock(Arc::new(SystemClock)).await;
+    let (service, store, _db) = service_with_clock(Arc::new(SystemClock)).await;
     let user = service.create_user(&Actor::Admin, "alice").await.unwrap();
     let expiry = SystemClock.now().plus(Duration::from_millis(400));
     let node = NewNode {
@@ -180,7 +180,7 @@ async fn the_watcher_announces_a_key_expiry_when_it_is_due() {
         authorized: true,
         key_expiry: Some(expiry),
     };
-    let node = service.store().insert_node(&node).await.unwrap();
+    let node = store.insert_node(&node).await.unwrap();
     let tailnet = Tailnet::load(service.clone(), TailnetConfig::default()).await.unwrap();
     let mut rx = tailnet.subscribe();
     let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())

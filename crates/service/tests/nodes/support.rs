@@ -11,6 +11,7 @@ use keygate_service::{
     Actor, Clock, ManualClock, NewKeyRequest, RegisterNode, RegisterOutcome, Service,
     ServiceConfig, Tailnet, TailnetConfig,
 };
+use keygate_store::Store;
 
 /// 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600_000;
@@ -18,6 +19,9 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 
 pub struct Fixture {
     pub service: Service,
+    /// The store under the service, to check what was written (and to set up what no use
+    /// case writes).
+    pub store: Arc<dyn Store>,
     pub tailnet: Tailnet,
     pub clock: ManualClock,
     _db: TempDb,
@@ -41,9 +45,9 @@ impl Fixture {
 
     pub async fn with_config(config: TailnetConfig) -> Self {
         let clock = ManualClock::new(Timestamp::from_unix_millis(T0));
-        let (service, db) = service_with_clock(Arc::new(clock.clone())).await;
+        let (service, store, db) = service_with_clock(Arc::new(clock.clone())).await;
         let tailnet = Tailnet::load(service.clone(), config).await.expect("tailnet loads");
-        Self { service, tailnet, clock, _db: db }
+        Self { service, store, tailnet, clock, _db: db }
     }
 
     /// The tailnet as a restarted server loads it from the same database, with `config`.
@@ -69,8 +73,8 @@ impl Fixture {
     }
 }
 
-/// A service over a fresh SQLite file, reading time from `clock`.
-pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, TempDb) {
+/// A service over a fresh SQLite file, reading time from `clock`, and the store under it.
+pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, Arc<dyn Store>, TempDb) {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "keygate-service-nodes-{}-{}.db",
@@ -81,8 +85,9 @@ pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, TempDb) {
     let store = keygate_store::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("a fresh SQLite database opens");
-    let service = Service::new(store, Pepper::from_bytes([7; 32]), clock, ServiceConfig::default());
-    (service, db)
+    let service =
+        Service::new(store.clone(), Pepper::from_bytes([7; 32]), clock, ServiceConfig::default());
+    (service, store, db)
 }
 
 pub fn machine(n: u8) -> MachineKey {
