@@ -6,6 +6,7 @@
 //! This crate knows nothing of HTTP, Noise or concrete databases; it reads the clock through
 //! [`Clock`] and randomness through the OS CSPRNG, so tests can move time by hand.
 
+mod actor;
 mod admins;
 mod api_tokens;
 mod audit;
@@ -25,6 +26,7 @@ mod settings;
 mod tailnet;
 mod users;
 
+pub use actor::{Actor, OAuthGrant};
 pub use admins::{
     check_admin_password, parse_admin_name, AdminSession, ConsoleAdmin, ConsoleAdminId,
     ConsoleSecret, CsrfToken, SignedIn, ADMIN_PASSWORD_MAX_CHARS, ADMIN_PASSWORD_MIN_CHARS,
@@ -40,10 +42,9 @@ pub use lifecycle::heartbeat_interval;
 pub use nodes::{ClientUpdate, Refusal, RegisterNode, RegisterOutcome};
 pub use oauth::{
     AccessTokenError, AccessTokenRequest, CreatedOAuthClient, IssuedAccessToken, NewOAuthClient,
-    OAuthGrant,
 };
 pub use policy::{CurrentPolicy, SetPolicyError, MAX_POLICY_BYTES};
-pub use service::{Actor, Service, ServiceConfig};
+pub use service::{Service, ServiceConfig};
 pub use tailnet::{
     MapView, NodeEntry, PolicyEffects, Snapshot, Tailnet, TailnetChange, TailnetConfig,
     TailnetEvent, DEFAULT_BASE_DOMAIN, DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT,

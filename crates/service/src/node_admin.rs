@@ -21,9 +21,9 @@ use std::sync::Arc;
 use keygate_domain::{AuditAction, Node, NodeId, NodeOwner, Scope, TagSet};
 use keygate_policy::{OwnerRef, TagOwnerError};
 
+use crate::actor::Actor;
 use crate::error::ServiceError;
 use crate::node_terms::{key_expiry_from, owner_text};
-use crate::service::Actor;
 use crate::tailnet::{not_found, NodeEntry, Tailnet, WriteKind};
 
 /// Whether `actor` may see `entry` (the first column of the module's table).

@@ -63,10 +63,11 @@ pub use entry::{MapView, NodeEntry, Snapshot};
 pub use events::{PolicyEffects, TailnetChange, TailnetEvent};
 pub(crate) use state::{State, WriteKind};
 
+use crate::actor::Actor;
 use crate::error::ServiceError;
 use crate::ip_allocator::IpAllocator;
 use crate::policy::{CurrentPolicy, SetPolicyError};
-use crate::service::{Actor, Service};
+use crate::service::Service;
 
 /// Longest the key-expiry watcher (`lifecycle.rs`) sleeps without looking again, so that a
 /// jump of the wall clock (a suspended host) delays an announcement by at most this much.
