@@ -34,7 +34,7 @@ pub use admins::{
 };
 pub use api_tokens::{CreatedToken, TokenSpec};
 pub use auth_keys::{CreatedKey, KeyListing, NewKeyRequest, PresentedKeyError};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use error::ServiceError;
 /// Re-exported so surfaces can match on revocations without depending on the store.
 pub use keygate_store::RevokeOutcome;

@@ -13,8 +13,8 @@
 //! stream within the timeout is kept.
 //!
 //! - While the server runs, a timer per disconnection measures the timeout on the monotonic
-//!   clock, and the node's offline generation (bumped at each disconnection) tells the timer
-//!   whether the node came back, or left again, meanwhile.
+//!   clock ([`crate::Clock::sleep`]), and the node's offline generation (bumped at each
+//!   disconnection) tells the timer whether the node came back, or left again, meanwhile.
 //! - Timers die with the process, so the clean-up also survives restarts through the stored
 //!   last-seen times: at start, every ephemeral node offline (by `last_seen`, else `created`)
 //!   since before now − timeout is deleted at once, and the others get the rest of their
@@ -37,9 +37,10 @@
 //! message with `Expired` (the client goes to `NeedsLogin`) and peers see it expired. Each
 //! expiry is published once (`State::take_due_expiries`).
 //!
-//! Both use the service's [`crate::Clock`] for wall-clock decisions, so tests drive them with a
-//! manual clock through [`Tailnet::collect_inactive_ephemeral_nodes`] and
-//! [`Tailnet::announce_expired_keys`].
+//! Both use the service's [`crate::Clock`] for wall-clock decisions and for their timers, so
+//! tests drive them with a manual clock: by hand through
+//! [`Tailnet::collect_inactive_ephemeral_nodes`] and [`Tailnet::announce_expired_keys`], or
+//! by moving a clock with manual timers ([`crate::ManualClock::with_manual_timers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,8 +153,9 @@ impl Tailnet {
     /// generation when the timer started (0: not disconnected since start or enrolment).
     pub(crate) fn schedule_ephemeral_cleanup(&self, id: NodeId, generation: u64, delay: Duration) {
         let tailnet = self.clone();
+        let sleep = self.service().clock.sleep(delay);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            sleep.await;
             if let Err(e) = tailnet.remove_inactive(id, Some(generation)).await {
                 tracing::warn!(node = %id, error = %e, "could not delete an inactive ephemeral node");
             }
@@ -240,10 +242,13 @@ async fn watch_key_expiries(tailnet: WeakTailnet, changed: Arc<Notify>) {
             // A millisecond late, so that the expiry has passed by the clock's reading.
             let next = tailnet.read().next_key_expiry(now);
             let next = next.map(|t| t.since(now) + Duration::from_millis(1));
-            next.unwrap_or(EXPIRY_WATCH_MAX_SLEEP).min(EXPIRY_WATCH_MAX_SLEEP)
+            tailnet
+                .service()
+                .clock
+                .sleep(next.unwrap_or(EXPIRY_WATCH_MAX_SLEEP).min(EXPIRY_WATCH_MAX_SLEEP))
         };
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = wait => {}
             () = changed.notified() => {}
         }
     }
@@ -252,7 +257,11 @@ async fn watch_key_expiries(tailnet: WeakTailnet, changed: Arc<Notify>) {
 /// Stores the last-seen time of connected ephemeral nodes every `every`.
 async fn ephemeral_heartbeat(tailnet: WeakTailnet, every: Duration) {
     loop {
-        tokio::time::sleep(every).await;
+        let sleep = match tailnet.upgrade() {
+            Some(tailnet) => tailnet.service().clock.sleep(every),
+            None => return,
+        };
+        sleep.await;
         let Some(tailnet) = tailnet.upgrade() else { return };
         tailnet.store_ephemeral_heartbeat().await;
     }

@@ -44,7 +44,17 @@ impl Fixture {
     }
 
     pub async fn with_config(config: TailnetConfig) -> Self {
-        let clock = ManualClock::new(Timestamp::from_unix_millis(T0));
+        Self::with_clock(ManualClock::new(Timestamp::from_unix_millis(T0)), config).await
+    }
+
+    /// A fixture whose tailnet's timers (ephemeral clean-up, key-expiry watcher, heartbeat)
+    /// run only as `clock` is moved past them: no real time passes for them.
+    pub async fn with_manual_timers(config: TailnetConfig) -> Self {
+        let clock = ManualClock::with_manual_timers(Timestamp::from_unix_millis(T0));
+        Self::with_clock(clock, config).await
+    }
+
+    async fn with_clock(clock: ManualClock, config: TailnetConfig) -> Self {
         let (service, store, db) = service_with_clock(Arc::new(clock.clone())).await;
         let tailnet = Tailnet::load(service.clone(), config).await.expect("tailnet loads");
         Self { service, store, tailnet, clock, _db: db }
@@ -71,6 +81,25 @@ impl Fixture {
     pub fn now(&self) -> Timestamp {
         self.service.now()
     }
+}
+
+/// Lets the timers that the last move of a manual clock made due run to their end. A due
+/// timer's task is ready to run at once; one yield of the test's task (on `#[tokio::test]`'s
+/// single-threaded runtime) runs every ready task before the test goes on, and a timer that
+/// keeps its node decides without waiting on anything (one that deletes it publishes
+/// [`keygate_service::TailnetChange::Removed`], which tests wait for instead).
+pub async fn let_due_timers_run() {
+    tokio::task::yield_now().await;
+}
+
+/// The next event on `rx`, with a guard against a hang.
+pub async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<keygate_service::TailnetEvent>>,
+) -> Arc<keygate_service::TailnetEvent> {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("an event")
+        .expect("bus open")
 }
 
 /// A service over a fresh SQLite file, reading time from `clock`, and the store under it.
