@@ -1,10 +1,34 @@
-//! keygate's service layer: every use case (create a key, revoke it, enrol a node, …) as one
-//! method on [`Service`], on top of the [`keygate_store::Store`] trait.
+//! keygate's service layer: every use case (create a key, revoke it, enrol a node, approve
+//! it, …) as one method, on top of the [`keygate_store::Store`] trait.
 //!
-//! The REST API, the admin channel, the console and the control protocol all call these
-//! methods, so a rule is enforced in one place whichever surface a request came through.
-//! This crate knows nothing of HTTP, Noise or concrete databases; it reads the clock through
-//! [`Clock`] and randomness through the OS CSPRNG, so tests can move time by hand.
+//! Two values carry the use cases, and every surface (the REST API, the admin channel, the
+//! console, the control protocol, the DERP relay) calls their methods, so a rule is enforced
+//! in one place whichever surface a request came through:
+//!
+//! - [`Service`]: users, auth keys, API tokens, OAuth clients, console admins, settings, the
+//!   audit log, and reading the ACL policy. It holds the store, which only this crate sees.
+//! - [`Tailnet`]: the live tailnet, owner of node state and its only writer. Node use cases
+//!   (enrolment, re-registration, logout, updates from clients, approval, tags, expiry,
+//!   deletion, sessions, ephemeral clean-up) and saving the ACL policy are its methods: each
+//!   writes the store through one write path and then the in-memory state, publishing a
+//!   [`TailnetEvent`] that surfaces fan out. See `tailnet/mod.rs`.
+//!
+//! Modules, and what each imports (no module imports one that imports it back):
+//!
+//! - node use cases: `nodes` (registration; also `auth_keys`, to check a presented key),
+//!   `node_admin` (what admins and API callers do to nodes) and `lifecycle` (start, sessions,
+//!   timers) import `tailnet`, and the first two `node_terms` (rules both apply). `tailnet`
+//!   (`mod`: the write paths; `state`: the in-memory state, its fields private; `entry`,
+//!   `events`, `config`: its public types) imports `policy`, `ip_allocator`, `service`,
+//!   `actor` and `error`, and none of the node use cases;
+//! - the other use cases (`admins`, `api_tokens`, `audit`, `auth_keys`, `oauth`, `policy`,
+//!   `settings`, `users`) import `service` ([`Service`]), `actor` ([`Actor`]), `error`, and
+//!   some `users`, `random` or (`auth_keys`) `oauth`; `service` imports `clock`, `actor`
+//!   imports `error`.
+//!
+//! This crate knows nothing of HTTP, Noise or concrete databases; it reads the clock and
+//! sleeps through [`Clock`] and draws randomness from the OS CSPRNG, so tests can move time
+//! by hand ([`ManualClock`]).
 
 mod actor;
 mod admins;

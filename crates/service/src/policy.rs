@@ -195,7 +195,7 @@ impl Service {
         Err(SetPolicyError::PreconditionFailed { current })
     }
 
-    /// Checks a policy file as [`Service::set_policy`] would, without saving it.
+    /// Checks a policy file as [`crate::Tailnet::set_policy`] would, without saving it.
     pub async fn validate_policy(
         &self,
         actor: &Actor,
