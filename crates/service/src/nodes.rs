@@ -41,7 +41,7 @@ use keygate_domain::ip_pool;
 use keygate_domain::secret::{masked, SecretKind};
 use keygate_domain::{
     AuditAction, AuditActor, AuthKey, DiscoKey, KeyRejected, MachineKey, NewNode, Node, NodeId,
-    NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp,
+    NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp, User,
 };
 use keygate_store::{ConsumeOutcome, StoreError};
 
@@ -159,7 +159,7 @@ impl Tailnet {
         }
         let Some(entry) = existing else {
             return match req.auth_key.as_deref() {
-                Some(presented) => self.enrol(&req, presented, now).await,
+                Some(presented) => self.enrol_with_key(None, &req, presented, now).await,
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             };
         };
@@ -169,7 +169,7 @@ impl Tailnet {
         if node.node_key == req.node_key {
             match req.auth_key.as_deref() {
                 Some(presented) if !is_same_key(presented, node) => {
-                    self.reenrol(&entry, &req, presented, now).await
+                    self.enrol_with_key(Some(&entry), &req, presented, now).await
                 }
                 _ => {
                     tracing::debug!(node = %node.id, "registration confirmed (known node key)");
@@ -181,7 +181,7 @@ impl Tailnet {
             self.rotate(&entry, &req).await
         } else {
             match req.auth_key.as_deref() {
-                Some(presented) => self.reenrol(&entry, &req, presented, now).await,
+                Some(presented) => self.enrol_with_key(Some(&entry), &req, presented, now).await,
                 None if expired => Ok(RegisterOutcome::Refused(Refusal::NodeKeyExpired)),
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             }
@@ -223,24 +223,31 @@ impl Tailnet {
         Ok(RegisterOutcome::Registered { entry, node_key_expired: true })
     }
 
-    /// A new machine with a key.
-    async fn enrol(
+    /// Enrols the machine with key `presented`: as a new node, or `existing` anew.
+    async fn enrol_with_key(
         &self,
+        existing: Option<&NodeEntry>,
         req: &RegisterNode,
         presented: &str,
         now: Timestamp,
     ) -> Result<RegisterOutcome, ServiceError> {
-        let key = match self.usable_key(req, presented).await? {
-            Ok(key) => key,
+        let terms = match self.terms(req, presented).await? {
+            Ok(terms) => terms,
             Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
         };
-        let Some(owner) = owner_for(&key) else {
-            tracing::warn!(key = %masked(SecretKind::Auth, key.id.as_str()), "auth key has neither tags nor creator");
-            return Ok(RegisterOutcome::Refused(Refusal::Key(KeyRejected::Unknown)));
-        };
-        let user = self.owner_user(&owner).await?;
-        let settings = self.service().store.get_settings().await?;
+        match existing {
+            None => self.enrol(req, terms, now).await,
+            Some(entry) => self.reenrol(entry, req, terms, now).await,
+        }
+    }
 
+    /// A new machine with a key.
+    async fn enrol(
+        &self,
+        req: &RegisterNode,
+        Terms { key, owner, user, settings }: Terms,
+        now: Timestamp,
+    ) -> Result<RegisterOutcome, ServiceError> {
         let mut last_conflict = None;
         for _ in 0..ENROL_ATTEMPTS {
             let Some(offset) = self.allocator().allocate() else {
@@ -320,18 +327,9 @@ impl Tailnet {
         &self,
         entry: &NodeEntry,
         req: &RegisterNode,
-        presented: &str,
+        Terms { key, owner, user, settings }: Terms,
         now: Timestamp,
     ) -> Result<RegisterOutcome, ServiceError> {
-        let key = match self.usable_key(req, presented).await? {
-            Ok(key) => key,
-            Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
-        };
-        let Some(owner) = owner_for(&key) else {
-            return Ok(RegisterOutcome::Refused(Refusal::Key(KeyRejected::Unknown)));
-        };
-        let user = self.owner_user(&owner).await?;
-        let settings = self.service().store.get_settings().await?;
         let mut node = entry.node.clone();
         // An admin's approval stays with the node while it keeps its owner.
         node.authorized =
@@ -414,6 +412,26 @@ impl Tailnet {
             .await;
     }
 
+    /// What enrolling with `presented` means: the key checked (with the tags the client asks
+    /// for), the owner it gives the node, and what else the node's terms depend on.
+    async fn terms(
+        &self,
+        req: &RegisterNode,
+        presented: &str,
+    ) -> Result<Result<Terms, Refusal>, ServiceError> {
+        let key = match self.usable_key(req, presented).await? {
+            Ok(key) => key,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let Some(owner) = owner_for(&key) else {
+            tracing::warn!(key = %masked(SecretKind::Auth, key.id.as_str()), "auth key has neither tags nor creator");
+            return Ok(Err(Refusal::Key(KeyRejected::Unknown)));
+        };
+        let user = self.owner_user(&owner).await?;
+        let settings = self.service().settings().await?;
+        Ok(Ok(Terms { key, owner, user, settings }))
+    }
+
     /// Checks a presented key and the tags the client asks for.
     async fn usable_key(
         &self,
@@ -474,6 +492,16 @@ impl Tailnet {
         let kind = if patchable { WriteKind::Endpoints } else { WriteKind::Changed };
         Ok(self.persist_and_commit(node, entry.user.clone(), kind).await?)
     }
+}
+
+/// The terms a node is enrolled (again) on, from a usable key.
+struct Terms {
+    key: AuthKey,
+    /// The node's owner: the key's tags, else its creator.
+    owner: NodeOwner,
+    /// The owner's record, for a user.
+    user: Option<User>,
+    settings: TailnetSettings,
 }
 
 /// Whether `presented` is (textually) the key `node` was enrolled with. Only the public id
