@@ -261,12 +261,7 @@ impl Tailnet {
         user: Option<User>,
     ) -> Result<ConsumeOutcome<Arc<NodeEntry>>, StoreError> {
         let outcome = self.inner.service.store.insert_node_consuming_key(new, key, now).await?;
-        Ok(match outcome {
-            ConsumeOutcome::Consumed { key, value: node } => {
-                ConsumeOutcome::Consumed { key, value: self.commit(node, user, WriteKind::Added) }
-            }
-            ConsumeOutcome::Rejected(rejected) => ConsumeOutcome::Rejected(rejected),
-        })
+        Ok(self.commit_consumed(outcome, user, WriteKind::Added))
     }
 
     /// [`Tailnet::persist_and_commit`] for a node enrolled again with auth key `key`, whose
@@ -279,13 +274,7 @@ impl Tailnet {
         user: Option<User>,
     ) -> Result<ConsumeOutcome<Arc<NodeEntry>>, StoreError> {
         let outcome = self.inner.service.store.update_node_consuming_key(&node, key, now).await?;
-        Ok(match outcome {
-            // The node as written is `node`: commit that.
-            ConsumeOutcome::Consumed { key, value: _ } => {
-                ConsumeOutcome::Consumed { key, value: self.commit(node, user, WriteKind::Changed) }
-            }
-            ConsumeOutcome::Rejected(rejected) => ConsumeOutcome::Rejected(rejected),
-        })
+        Ok(self.commit_consumed(outcome, user, WriteKind::Changed))
     }
 
     /// Deletes node `id` from the store and the state: its addresses are free again, peers
@@ -405,6 +394,21 @@ impl Tailnet {
         let event = state.record(change);
         // No subscriber is not an error: nobody is connected.
         let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    /// Commits the node a key-consuming write stored, if the key was usable.
+    fn commit_consumed(
+        &self,
+        outcome: ConsumeOutcome<Node>,
+        user: Option<User>,
+        kind: WriteKind,
+    ) -> ConsumeOutcome<Arc<NodeEntry>> {
+        match outcome {
+            ConsumeOutcome::Consumed { key, value: node } => {
+                ConsumeOutcome::Consumed { key, value: self.commit(node, user, kind) }
+            }
+            ConsumeOutcome::Rejected(rejected) => ConsumeOutcome::Rejected(rejected),
+        }
     }
 
     /// Makes `node` (already written to the store) the current state and publishes the
