@@ -170,7 +170,7 @@ impl Tailnet {
         generation: Option<u64>,
     ) -> Result<bool, ServiceError> {
         let Some(entry) = self.node(id) else { return Ok(false) };
-        let _guard = self.lock_machine(&entry.node.machine_key).await;
+        let lock = self.lock_machine(&entry.node.machine_key).await;
         {
             let state = self.read();
             let current = state.offline_generation(id);
@@ -178,7 +178,8 @@ impl Tailnet {
                 return Ok(false);
             }
         }
-        let Some(entry) = self.remove_node_locked(id, "ephemeral node inactive").await? else {
+        let Some(entry) = self.remove_node_locked(&lock, id, "ephemeral node inactive").await?
+        else {
             return Ok(false);
         };
         let detail = serde_json::json!({
@@ -217,9 +218,9 @@ impl Tailnet {
                 .collect()
         };
         for (id, machine) in connected {
-            let _guard = self.lock_machine(&machine).await;
+            let lock = self.lock_machine(&machine).await;
             let now = self.service().now();
-            if let Err(e) = self.store_last_seen(id, now).await {
+            if let Err(e) = self.store_last_seen(&lock, id, now).await {
                 tracing::debug!(node = %id, error = %e, "could not store last_seen");
             }
         }

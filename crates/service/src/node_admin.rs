@@ -303,7 +303,7 @@ impl Tailnet {
         change: impl FnOnce(&mut Node) -> Result<(), ServiceError>,
     ) -> Result<(Arc<NodeEntry>, bool), ServiceError> {
         let machine = self.node(id).ok_or_else(|| not_found(id))?.node.machine_key;
-        let _guard = self.lock_machine(&machine).await;
+        let lock = self.lock_machine(&machine).await;
         let entry = self.node(id).ok_or_else(|| not_found(id))?;
         let mut node = entry.node.clone();
         change(&mut node)?;
@@ -311,7 +311,7 @@ impl Tailnet {
             return Ok((entry, false));
         }
         let user = if node.owner.user().is_some() { entry.user.clone() } else { None };
-        Ok((self.persist_and_commit(node, user, WriteKind::Changed).await?, true))
+        Ok((self.persist_and_commit(&lock, node, user, WriteKind::Changed).await?, true))
     }
 }
 

@@ -48,7 +48,7 @@ use keygate_store::{ConsumeOutcome, StoreError};
 use crate::auth_keys::PresentedKeyError;
 use crate::error::ServiceError;
 use crate::node_terms::{key_expiry_from, owner_text};
-use crate::tailnet::{not_found, NodeEntry, Tailnet, WriteKind};
+use crate::tailnet::{not_found, MachineLock, NodeEntry, Tailnet, WriteKind};
 
 /// How often an enrolment retries after the database refused an address or a name that the
 /// in-memory state thought free (possible only with another writer on the same database).
@@ -143,7 +143,7 @@ impl Tailnet {
         if req.node_key.is_zero() {
             return Ok(RegisterOutcome::Refused(Refusal::MissingNodeKey));
         }
-        let _guard = self.lock_machine(&req.machine_key).await;
+        let lock = self.lock_machine(&req.machine_key).await;
         let now = self.service().now();
         let (existing, holder) = {
             let state = self.read();
@@ -155,11 +155,11 @@ impl Tailnet {
             return Ok(RegisterOutcome::Refused(Refusal::NodeKeyInUse));
         }
         if req.expiry.is_some_and(|e| e <= now) {
-            return self.logout(existing, &req, now).await;
+            return self.logout(&lock, existing, &req, now).await;
         }
         let Some(entry) = existing else {
             return match req.auth_key.as_deref() {
-                Some(presented) => self.enrol_with_key(None, &req, presented, now).await,
+                Some(presented) => self.enrol_with_key(&lock, None, &req, presented, now).await,
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             };
         };
@@ -169,19 +169,21 @@ impl Tailnet {
         if node.node_key == req.node_key {
             match req.auth_key.as_deref() {
                 Some(presented) if !is_same_key(presented, node) => {
-                    self.enrol_with_key(Some(&entry), &req, presented, now).await
+                    self.enrol_with_key(&lock, Some(&entry), &req, presented, now).await
                 }
                 _ => {
                     tracing::debug!(node = %node.id, "registration confirmed (known node key)");
-                    let entry = self.refresh_hostinfo(&entry, &req).await?;
+                    let entry = self.refresh_hostinfo(&lock, &entry, &req).await?;
                     Ok(RegisterOutcome::Registered { entry, node_key_expired: expired })
                 }
             }
         } else if !req.old_node_key.is_zero() && req.old_node_key == node.node_key && !expired {
-            self.rotate(&entry, &req).await
+            self.rotate(&lock, &entry, &req).await
         } else {
             match req.auth_key.as_deref() {
-                Some(presented) => self.enrol_with_key(Some(&entry), &req, presented, now).await,
+                Some(presented) => {
+                    self.enrol_with_key(&lock, Some(&entry), &req, presented, now).await
+                }
                 None if expired => Ok(RegisterOutcome::Refused(Refusal::NodeKeyExpired)),
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             }
@@ -191,6 +193,7 @@ impl Tailnet {
     /// Logout: `Expiry` in the past.
     async fn logout(
         &self,
+        lock: &MachineLock<'_>,
         existing: Option<Arc<NodeEntry>>,
         req: &RegisterNode,
         now: Timestamp,
@@ -202,7 +205,7 @@ impl Tailnet {
         };
         if entry.node.ephemeral {
             let id = entry.node.id;
-            if self.remove_node_locked(id, "ephemeral node logged out").await?.is_some() {
+            if self.remove_node_locked(lock, id, "ephemeral node logged out").await?.is_some() {
                 let detail =
                     serde_json::json!({ "name": entry.node.given_name, "reason": "logout" });
                 self.service()
@@ -218,7 +221,8 @@ impl Tailnet {
         }
         let mut node = entry.node.clone();
         node.key_expiry = Some(now);
-        let entry = self.persist_and_commit(node, entry.user.clone(), WriteKind::Changed).await?;
+        let entry =
+            self.persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed).await?;
         tracing::info!(node = %entry.node.id, name = %entry.node.given_name, "node logged out (key expired)");
         Ok(RegisterOutcome::Registered { entry, node_key_expired: true })
     }
@@ -226,6 +230,7 @@ impl Tailnet {
     /// Enrols the machine with key `presented`: as a new node, or `existing` anew.
     async fn enrol_with_key(
         &self,
+        lock: &MachineLock<'_>,
         existing: Option<&NodeEntry>,
         req: &RegisterNode,
         presented: &str,
@@ -236,14 +241,15 @@ impl Tailnet {
             Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
         };
         match existing {
-            None => self.enrol(req, terms, now).await,
-            Some(entry) => self.reenrol(entry, req, terms, now).await,
+            None => self.enrol(lock, req, terms, now).await,
+            Some(entry) => self.reenrol(lock, entry, req, terms, now).await,
         }
     }
 
     /// A new machine with a key.
     async fn enrol(
         &self,
+        lock: &MachineLock<'_>,
         req: &RegisterNode,
         Terms { key, owner, user, settings }: Terms,
         now: Timestamp,
@@ -273,7 +279,7 @@ impl Tailnet {
                 authorized: is_authorized(&key, &settings),
                 key_expiry: key_expiry(&owner, &settings, now),
             };
-            let result = self.insert_consuming_key(&new, &key.id, now, user.clone()).await;
+            let result = self.insert_consuming_key(lock, &new, &key.id, now, user.clone()).await;
             let give_back = |tailnet: &Tailnet| {
                 tailnet.allocator().release(offset);
                 tailnet.release_name(&name);
@@ -325,6 +331,7 @@ impl Tailnet {
     /// A known machine presenting a key: the node is enrolled anew with that key.
     async fn reenrol(
         &self,
+        lock: &MachineLock<'_>,
         entry: &NodeEntry,
         req: &RegisterNode,
         Terms { key, owner, user, settings }: Terms,
@@ -343,7 +350,7 @@ impl Tailnet {
         node.hostinfo_json = req.hostinfo_json.clone();
         // The key's use and the node's new state in one transaction: a failed write counts no
         // use, and a key used up meanwhile changes nothing.
-        let entry = match self.update_consuming_key(node, &key.id, now, user).await {
+        let entry = match self.update_consuming_key(lock, node, &key.id, now, user).await {
             Ok(ConsumeOutcome::Consumed { value: entry, .. }) => entry,
             Ok(ConsumeOutcome::Rejected(rejected)) => {
                 return Ok(RegisterOutcome::Refused(rejected.into()))
@@ -364,6 +371,7 @@ impl Tailnet {
     /// Node-key rotation of a node that has not expired.
     async fn rotate(
         &self,
+        lock: &MachineLock<'_>,
         entry: &NodeEntry,
         req: &RegisterNode,
     ) -> Result<RegisterOutcome, ServiceError> {
@@ -372,7 +380,7 @@ impl Tailnet {
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
         let entry = self
-            .persist_and_commit(node, entry.user.clone(), WriteKind::Changed)
+            .persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed)
             .await
             .map_err(node_key_conflict)?;
         let node = &entry.node;
@@ -383,6 +391,7 @@ impl Tailnet {
     /// Stores a changed Hostinfo sent with a confirming registration.
     async fn refresh_hostinfo(
         &self,
+        lock: &MachineLock<'_>,
         entry: &Arc<NodeEntry>,
         req: &RegisterNode,
     ) -> Result<Arc<NodeEntry>, ServiceError> {
@@ -392,7 +401,7 @@ impl Tailnet {
         let mut node = entry.node.clone();
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        Ok(self.persist_and_commit(node, entry.user.clone(), WriteKind::Changed).await?)
+        Ok(self.persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed).await?)
     }
 
     /// Records in the audit log that `key` enrolled `node` (again, for a known machine).
@@ -465,7 +474,7 @@ impl Tailnet {
         machine_key: &MachineKey,
         update: ClientUpdate,
     ) -> Result<Arc<NodeEntry>, ServiceError> {
-        let _guard = self.lock_machine(machine_key).await;
+        let lock = self.lock_machine(machine_key).await;
         let entry = self.node(id).filter(|e| e.node.machine_key == *machine_key);
         let entry = entry.ok_or_else(|| not_found(id))?;
         let mut node = entry.node.clone();
@@ -490,7 +499,7 @@ impl Tailnet {
             return Ok(entry);
         }
         let kind = if patchable { WriteKind::Endpoints } else { WriteKind::Changed };
-        Ok(self.persist_and_commit(node, entry.user.clone(), kind).await?)
+        Ok(self.persist_and_commit(&lock, node, entry.user.clone(), kind).await?)
     }
 }
 

@@ -31,7 +31,8 @@
 //!
 //! Concurrency: writes to one machine's node are serialised by a striped async lock keyed by
 //! the machine key, so read-modify-write of a node never interleaves with itself; different
-//! machines proceed in parallel. The state itself sits behind a synchronous lock that is
+//! machines proceed in parallel. The write paths take the held lock ([`MachineLock`]) as an
+//! argument, so a use case cannot write without it. The state itself sits behind a synchronous lock that is
 //! never held across an `.await`.
 //!
 //! ACL policy: the state also holds the policy in force applied to the visible (approved)
@@ -109,6 +110,20 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The watcher holds no reference to the tailnet while it waits: let it see it is gone.
         self.expiry_changed.notify_one();
+    }
+}
+
+/// The write lock of one machine's node, held: the write paths take it, so a read-modify-write
+/// of a node cannot forget to serialise with the other writes of that node.
+pub(crate) struct MachineLock<'a> {
+    machine: MachineKey,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl MachineLock<'_> {
+    /// Whether this is the lock of machine `key`'s node.
+    fn covers(&self, key: &MachineKey) -> bool {
+        self.machine == *key
     }
 }
 
@@ -238,28 +253,32 @@ impl Tailnet {
     }
 
     /// Writes `node` to the store and then makes it the current state, publishing the change.
-    /// `user` is its owner's record when the owner is a user. The caller holds the node's
-    /// machine lock.
+    /// `user` is its owner's record when the owner is a user; `lock`, the node's machine
+    /// lock.
     pub(crate) async fn persist_and_commit(
         &self,
+        lock: &MachineLock<'_>,
         node: Node,
         user: Option<User>,
         kind: WriteKind,
     ) -> Result<Arc<NodeEntry>, StoreError> {
+        debug_assert!(lock.covers(&node.machine_key));
         self.inner.service.store.update_node(&node).await?;
         Ok(self.commit(node, user, kind))
     }
 
     /// Stores a new node while counting a use of auth key `key` in the same transaction, and
     /// then makes it the current state, publishing [`TailnetChange::Added`]. Nothing is
-    /// written when the key cannot be used. The caller holds the machine lock.
+    /// written when the key cannot be used. `lock` is the machine's lock.
     pub(crate) async fn insert_consuming_key(
         &self,
+        lock: &MachineLock<'_>,
         new: &NewNode,
         key: &AuthKeyId,
         now: Timestamp,
         user: Option<User>,
     ) -> Result<ConsumeOutcome<Arc<NodeEntry>>, StoreError> {
+        debug_assert!(lock.covers(&new.machine_key));
         let outcome = self.inner.service.store.insert_node_consuming_key(new, key, now).await?;
         Ok(self.commit_consumed(outcome, user, WriteKind::Added))
     }
@@ -268,11 +287,13 @@ impl Tailnet {
     /// use is counted in the same transaction; nothing is written when the key cannot be used.
     pub(crate) async fn update_consuming_key(
         &self,
+        lock: &MachineLock<'_>,
         node: Node,
         key: &AuthKeyId,
         now: Timestamp,
         user: Option<User>,
     ) -> Result<ConsumeOutcome<Arc<NodeEntry>>, StoreError> {
+        debug_assert!(lock.covers(&node.machine_key));
         let outcome = self.inner.service.store.update_node_consuming_key(&node, key, now).await?;
         Ok(self.commit_consumed(outcome, user, WriteKind::Changed))
     }
@@ -286,16 +307,18 @@ impl Tailnet {
         why: &str,
     ) -> Result<Option<Arc<NodeEntry>>, ServiceError> {
         let Some(entry) = self.node(id) else { return Ok(None) };
-        let _guard = self.lock_machine(&entry.node.machine_key).await;
-        self.remove_node_locked(id, why).await
+        let lock = self.lock_machine(&entry.node.machine_key).await;
+        self.remove_node_locked(&lock, id, why).await
     }
 
     /// [`Tailnet::remove_node`] for a caller that holds the node's machine lock.
     pub(crate) async fn remove_node_locked(
         &self,
+        lock: &MachineLock<'_>,
         id: NodeId,
         why: &str,
     ) -> Result<Option<Arc<NodeEntry>>, ServiceError> {
+        debug_assert!(self.node(id).is_none_or(|e| lock.covers(&e.node.machine_key)));
         self.inner.service.store.delete_node(id).await?;
         let mut state = self.write();
         let Some(current) = state.remove(id) else { return Ok(None) };
@@ -310,7 +333,7 @@ impl Tailnet {
     /// the change if it flipped. Returns whether the node is ephemeral.
     pub(crate) async fn refresh_online(&self, id: NodeId, now: Timestamp) -> bool {
         let Some(entry) = self.node(id) else { return false };
-        let _guard = self.lock_machine(&entry.node.machine_key).await;
+        let _lock = self.lock_machine(&entry.node.machine_key).await;
         if let Err(e) = self.inner.service.store.touch_node(id, now).await {
             // Not fatal: the online state is still right in memory.
             tracing::warn!(node = %id, error = %e, "could not store last_seen");
@@ -327,14 +350,15 @@ impl Tailnet {
     }
 
     /// Stores `now` as node `id`'s last-seen time, and then keeps it in memory, publishing
-    /// nothing (peers see the last-seen time of offline nodes only). The caller holds the
-    /// node's machine lock, so a concurrent write of the whole node cannot put an older time
-    /// back.
+    /// nothing (peers see the last-seen time of offline nodes only). Under the node's machine
+    /// lock, so a concurrent write of the whole node cannot put an older time back.
     pub(crate) async fn store_last_seen(
         &self,
+        lock: &MachineLock<'_>,
         id: NodeId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        debug_assert!(self.node(id).is_none_or(|e| lock.covers(&e.node.machine_key)));
         self.inner.service.store.touch_node(id, now).await?;
         self.write().set_last_seen(id, now);
         Ok(())
@@ -367,11 +391,11 @@ impl Tailnet {
         Ok(Some(user))
     }
 
-    /// Waits for the write lock of `key`'s stripe.
-    pub(crate) async fn lock_machine(&self, key: &MachineKey) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Waits for the write lock of machine `key`'s node (its stripe's).
+    pub(crate) async fn lock_machine(&self, key: &MachineKey) -> MachineLock<'_> {
         // Machine keys are uniformly random, so any byte spreads them evenly.
         let stripe = usize::from(key.as_bytes()[0]) % self.inner.stripes.len();
-        self.inner.stripes[stripe].lock().await
+        MachineLock { machine: *key, _guard: self.inner.stripes[stripe].lock().await }
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
