@@ -1,6 +1,9 @@
-//! What happens to nodes with the passing of time: ephemeral nodes are deleted once they have
-//! been offline for the inactivity timeout, and nodes whose key expires are told so when it
-//! does.
+//! What happens to nodes while the server runs: it loads them and starts its background work,
+//! counts their map sessions (online, offline), deletes ephemeral nodes once they have been
+//! offline for the inactivity timeout, and tells nodes whose key expires so when it does.
+//!
+//! Everything here changes nodes through the write paths of `tailnet/` (see its module docs)
+//! and reads the state through its methods; the tailnet never calls into this module.
 //!
 //! # Ephemeral nodes
 //!
@@ -10,8 +13,8 @@
 //! stream within the timeout is kept.
 //!
 //! - While the server runs, a timer per disconnection measures the timeout on the monotonic
-//!   clock, and the node's offline generation (bumped at each disconnection) tells the timer
-//!   whether the node came back, or left again, meanwhile.
+//!   clock ([`crate::Clock::sleep`]), and the node's offline generation (bumped at each
+//!   disconnection) tells the timer whether the node came back, or left again, meanwhile.
 //! - Timers die with the process, so the clean-up also survives restarts through the stored
 //!   last-seen times: at start, every ephemeral node offline (by `last_seen`, else `created`)
 //!   since before now − timeout is deleted at once, and the others get the rest of their
@@ -32,27 +35,22 @@
 //! task sleeps until the next expiry (at most an hour, then it looks again) and then
 //! publishes a change for each node whose key has just expired: the node gets a `Node`
 //! message with `Expired` (the client goes to `NeedsLogin`) and peers see it expired. Each
-//! expiry is published once (`State::announced_expiry`).
+//! expiry is published once (`State::take_due_expiries`).
 //!
-//! Both use the service's [`crate::Clock`] for wall-clock decisions, so tests drive them with a
-//! manual clock through [`Tailnet::collect_inactive_ephemeral_nodes`] and
-//! [`Tailnet::announce_expired_keys`].
+//! Both use the service's [`crate::Clock`] for wall-clock decisions and for their timers, so
+//! tests drive them with a manual clock: by hand through
+//! [`Tailnet::collect_inactive_ephemeral_nodes`] and [`Tailnet::announce_expired_keys`], or
+//! by moving a clock with manual timers ([`crate::ManualClock::with_manual_timers`]).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use keygate_domain::{AuditAction, AuditActor, NodeId, Timestamp};
 use tokio::sync::Notify;
 
-use crate::tailnet::{Inner, TailnetChange};
-use crate::{ServiceError, Tailnet};
-
-/// The default [`crate::TailnetConfig::ephemeral_inactivity_timeout`] (see the module docs).
-pub const DEFAULT_EPHEMERAL_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Longest the key-expiry watcher sleeps without looking again, so that a jump of the wall
-/// clock (a suspended host) delays an announcement by at most this much.
-const EXPIRY_WATCH_MAX_SLEEP: Duration = Duration::from_secs(3600);
+use crate::error::ServiceError;
+use crate::service::Service;
+use crate::tailnet::{Tailnet, TailnetChange, TailnetConfig, WeakTailnet, EXPIRY_WATCH_MAX_SLEEP};
 
 /// How often the last-seen time of connected ephemeral nodes is stored: a third of the
 /// inactivity timeout (at least a second, at most a minute), so that after a crash a node
@@ -62,24 +60,56 @@ pub fn heartbeat_interval(timeout: Duration) -> Duration {
 }
 
 impl Tailnet {
+    /// Loads every node and user from the store and starts the background work of this
+    /// module. Ephemeral nodes start offline: those offline (by their stored last-seen time)
+    /// for longer than the inactivity timeout are deleted now, the others get the rest of
+    /// their timeout. Call within a tokio runtime.
+    pub async fn load(service: Service, config: TailnetConfig) -> Result<Self, ServiceError> {
+        let tailnet = Self::load_state(service, config).await?;
+        tailnet.resume_ephemeral_cleanup().await?;
+        tailnet.start_background_tasks();
+        Ok(tailnet)
+    }
+
+    /// Records that a streaming map session of node `id` opened. The first open session
+    /// makes the node online (and sets `last_seen`).
+    pub async fn session_started(&self, id: NodeId) {
+        let now = self.service().now();
+        let went_online = self.write().open_session(id);
+        if went_online {
+            self.refresh_online(id, now).await;
+        }
+    }
+
+    /// Records that a streaming map session of node `id` closed. When the last one closes the
+    /// node goes offline, `last_seen` is stored, and an ephemeral node's inactivity timer
+    /// starts.
+    pub async fn session_ended(&self, id: NodeId) {
+        let now = self.service().now();
+        let Some(generation) = self.write().close_session(id) else { return };
+        let ephemeral = self.refresh_online(id, now).await;
+        if ephemeral {
+            let timeout = self.config().ephemeral_inactivity_timeout;
+            self.schedule_ephemeral_cleanup(id, generation, timeout);
+        }
+    }
+
     /// Starts the key-expiry watcher and the ephemeral heartbeat. They hold no strong
     /// reference to the tailnet and end once it is dropped.
-    pub(crate) fn start_background_tasks(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let notify = self.inner.expiry_changed.clone();
-        tokio::spawn(watch_key_expiries(weak.clone(), notify));
-        let every = heartbeat_interval(self.inner.config.ephemeral_inactivity_timeout);
-        tokio::spawn(ephemeral_heartbeat(weak, every));
+    fn start_background_tasks(&self) {
+        tokio::spawn(watch_key_expiries(self.downgrade(), self.expiry_changed()));
+        let every = heartbeat_interval(self.config().ephemeral_inactivity_timeout);
+        tokio::spawn(ephemeral_heartbeat(self.downgrade(), every));
     }
 
     /// At start: deletes the ephemeral nodes whose stored last-seen time is older than the
     /// timeout and schedules the others' clean-up for the rest of it.
-    pub(crate) async fn resume_ephemeral_cleanup(&self) -> Result<(), ServiceError> {
+    async fn resume_ephemeral_cleanup(&self) -> Result<(), ServiceError> {
         let removed = self.collect_inactive_ephemeral_nodes().await?;
         if !removed.is_empty() {
             tracing::info!(nodes = removed.len(), "ephemeral nodes offline for longer than the inactivity timeout were removed at start");
         }
-        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+        let timeout = self.config().ephemeral_inactivity_timeout;
         let now = self.service().now();
         let waiting: Vec<(NodeId, Timestamp)> = self
             .read()
@@ -98,7 +128,7 @@ impl Tailnet {
     /// has been offline (since its stored `last_seen`, else since its enrolment) for at least
     /// the inactivity timeout. The ids deleted. Runs at start; the timers cover the rest.
     pub async fn collect_inactive_ephemeral_nodes(&self) -> Result<Vec<NodeId>, ServiceError> {
-        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+        let timeout = self.config().ephemeral_inactivity_timeout;
         let now = self.service().now();
         let stale: Vec<NodeId> = {
             let state = self.read();
@@ -123,8 +153,9 @@ impl Tailnet {
     /// generation when the timer started (0: not disconnected since start or enrolment).
     pub(crate) fn schedule_ephemeral_cleanup(&self, id: NodeId, generation: u64, delay: Duration) {
         let tailnet = self.clone();
+        let sleep = self.service().clock.sleep(delay);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            sleep.await;
             if let Err(e) = tailnet.remove_inactive(id, Some(generation)).await {
                 tracing::warn!(node = %id, error = %e, "could not delete an inactive ephemeral node");
             }
@@ -139,15 +170,16 @@ impl Tailnet {
         generation: Option<u64>,
     ) -> Result<bool, ServiceError> {
         let Some(entry) = self.node(id) else { return Ok(false) };
-        let _guard = self.lock_machine(&entry.node.machine_key).await;
+        let lock = self.lock_machine(&entry.node.machine_key).await;
         {
             let state = self.read();
-            let current = state.offline_generation.get(&id).copied().unwrap_or(0);
+            let current = state.offline_generation(id);
             if state.has_session(id) || generation.is_some_and(|g| g != current) {
                 return Ok(false);
             }
         }
-        let Some(entry) = self.remove_node_locked(id, "ephemeral node inactive").await? else {
+        let Some(entry) = self.remove_node_locked(&lock, id, "ephemeral node inactive").await?
+        else {
             return Ok(false);
         };
         let detail = serde_json::json!({
@@ -166,29 +198,13 @@ impl Tailnet {
     pub fn announce_expired_keys(&self) -> usize {
         let now = self.service().now();
         let mut state = self.write();
-        let due: Vec<_> = state
-            .nodes()
-            .filter(|e| {
-                e.node.key_expiry.is_some_and(|expiry| {
-                    expiry <= now && state.announced_expiry.get(&e.node.id) != Some(&expiry)
-                })
-            })
-            .cloned()
-            .collect();
+        let due = state.take_due_expiries(now);
         for entry in &due {
-            if let Some(expiry) = entry.node.key_expiry {
-                state.announced_expiry.insert(entry.node.id, expiry);
-            }
             tracing::info!(node = %entry.node.id, name = %entry.node.given_name, "node key expired");
             let was_visible = entry.visible_to_peers();
             self.publish(&mut state, TailnetChange::Changed { entry: entry.clone(), was_visible });
         }
         due.len()
-    }
-
-    /// The earliest key expiry still in the future.
-    fn next_key_expiry(&self, now: Timestamp) -> Option<Timestamp> {
-        self.read().nodes().filter_map(|e| e.node.key_expiry).filter(|t| *t > now).min()
     }
 
     /// Stores `now` as the last-seen time of every connected ephemeral node.
@@ -202,23 +218,13 @@ impl Tailnet {
                 .collect()
         };
         for (id, machine) in connected {
-            // Under the machine lock, so a concurrent write of the whole node cannot put an
-            // older time back.
-            let _guard = self.lock_machine(&machine).await;
+            let lock = self.lock_machine(&machine).await;
             let now = self.service().now();
-            match self.service().store().touch_node(id, now).await {
-                Ok(()) => self.write().set_last_seen(id, now),
-                Err(e) => tracing::debug!(node = %id, error = %e, "could not store last_seen"),
+            if let Err(e) = self.store_last_seen(&lock, id, now).await {
+                tracing::debug!(node = %id, error = %e, "could not store last_seen");
             }
         }
     }
-}
-
-/// Whether a node's key expiry changing to `expiry` must wake the watcher: only when the new
-/// expiry falls within the watcher's longest sleep. Enrolments (months ahead) never do, so a
-/// burst of them does not make the watcher scan every node once per enrolment.
-pub(crate) fn wakes_the_expiry_watcher(expiry: Option<Timestamp>, now: Timestamp) -> bool {
-    expiry.is_some_and(|e| e > now && e < now.plus(EXPIRY_WATCH_MAX_SLEEP))
 }
 
 /// Since when a node without a map stream counts as offline.
@@ -228,46 +234,43 @@ fn offline_since(node: &keygate_domain::Node) -> Timestamp {
 
 /// Announces each key expiry when it is due: sleeps until the next one (or until a node's
 /// expiry changes), then publishes.
-async fn watch_key_expiries(tailnet: Weak<Inner>, changed: Arc<Notify>) {
+async fn watch_key_expiries(tailnet: WeakTailnet, changed: Arc<Notify>) {
     loop {
         let wait = {
-            let Some(inner) = tailnet.upgrade() else { return };
-            let tailnet = Tailnet { inner };
+            let Some(tailnet) = tailnet.upgrade() else { return };
             tailnet.announce_expired_keys();
             let now = tailnet.service().now();
             // A millisecond late, so that the expiry has passed by the clock's reading.
-            let next =
-                tailnet.next_key_expiry(now).map(|t| t.since(now) + Duration::from_millis(1));
-            next.unwrap_or(EXPIRY_WATCH_MAX_SLEEP).min(EXPIRY_WATCH_MAX_SLEEP)
+            let next = tailnet.read().next_key_expiry(now);
+            let next = next.map(|t| t.since(now) + Duration::from_millis(1));
+            tailnet
+                .service()
+                .clock
+                .sleep(next.unwrap_or(EXPIRY_WATCH_MAX_SLEEP).min(EXPIRY_WATCH_MAX_SLEEP))
         };
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = wait => {}
             () = changed.notified() => {}
         }
     }
 }
 
 /// Stores the last-seen time of connected ephemeral nodes every `every`.
-async fn ephemeral_heartbeat(tailnet: Weak<Inner>, every: Duration) {
+async fn ephemeral_heartbeat(tailnet: WeakTailnet, every: Duration) {
     loop {
-        tokio::time::sleep(every).await;
-        let Some(inner) = tailnet.upgrade() else { return };
-        Tailnet { inner }.store_ephemeral_heartbeat().await;
+        let sleep = match tailnet.upgrade() {
+            Some(tailnet) => tailnet.service().clock.sleep(every),
+            None => return,
+        };
+        sleep.await;
+        let Some(tailnet) = tailnet.upgrade() else { return };
+        tailnet.store_ephemeral_heartbeat().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_expiries_within_the_watchers_sleep_wake_it() {
-        let now = Timestamp::from_unix_millis(1_800_000_000_000);
-        assert!(wakes_the_expiry_watcher(Some(now.plus(Duration::from_secs(60))), now));
-        assert!(!wakes_the_expiry_watcher(Some(now.plus(Duration::from_secs(86_400))), now));
-        assert!(!wakes_the_expiry_watcher(Some(now), now), "published by the change itself");
-        assert!(!wakes_the_expiry_watcher(None, now));
-    }
 
     #[test]
     fn the_heartbeat_is_a_third_of_the_timeout_within_bounds() {

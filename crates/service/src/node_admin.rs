@@ -21,11 +21,13 @@ use std::sync::Arc;
 use keygate_domain::{AuditAction, Node, NodeId, NodeOwner, Scope, TagSet};
 use keygate_policy::{OwnerRef, TagOwnerError};
 
-use crate::tailnet::{not_found, NodeEntry, WriteKind};
-use crate::{Actor, ServiceError, Tailnet};
+use crate::actor::Actor;
+use crate::error::ServiceError;
+use crate::node_terms::{key_expiry_from, owner_text};
+use crate::tailnet::{not_found, NodeEntry, Tailnet, WriteKind};
 
 /// Whether `actor` may see `entry` (the first column of the module's table).
-pub(crate) fn may_see(actor: &Actor, entry: &NodeEntry) -> bool {
+fn may_see(actor: &Actor, entry: &NodeEntry) -> bool {
     match actor {
         Actor::Admin => true,
         Actor::User(me) => entry.node.owner.user() == Some(*me),
@@ -34,6 +36,12 @@ pub(crate) fn may_see(actor: &Actor, entry: &NodeEntry) -> bool {
 }
 
 impl Tailnet {
+    /// Nodes visible to `actor` (admins: all; users: the nodes they own; OAuth clients: all,
+    /// with scope `devices:core:read`), by id, with their online state.
+    pub fn list_nodes(&self, actor: &Actor) -> Vec<Arc<NodeEntry>> {
+        self.read().nodes().filter(|e| may_see(actor, e)).cloned().collect()
+    }
+
     /// Node `id`, if `actor` may see it: "not found" for a user's view of another's node,
     /// 403 for an OAuth token without `devices:core:read`.
     pub fn visible_node(&self, actor: &Actor, id: NodeId) -> Result<Arc<NodeEntry>, ServiceError> {
@@ -129,7 +137,7 @@ impl Tailnet {
                         )))
                     }
                     (NodeOwner::User(_), false) if node.key_expiry.is_none() => {
-                        node.key_expiry = Some(crate::nodes::key_expiry_from(&settings, now));
+                        node.key_expiry = Some(key_expiry_from(&settings, now));
                     }
                     (NodeOwner::User(_), false) => {}
                 }
@@ -295,16 +303,15 @@ impl Tailnet {
         change: impl FnOnce(&mut Node) -> Result<(), ServiceError>,
     ) -> Result<(Arc<NodeEntry>, bool), ServiceError> {
         let machine = self.node(id).ok_or_else(|| not_found(id))?.node.machine_key;
-        let _guard = self.lock_machine(&machine).await;
+        let lock = self.lock_machine(&machine).await;
         let entry = self.node(id).ok_or_else(|| not_found(id))?;
         let mut node = entry.node.clone();
         change(&mut node)?;
         if node == entry.node {
             return Ok((entry, false));
         }
-        self.service().store().update_node(&node).await?;
         let user = if node.owner.user().is_some() { entry.user.clone() } else { None };
-        Ok((self.commit(node, user, WriteKind::Changed), true))
+        Ok((self.persist_and_commit(&lock, node, user, WriteKind::Changed).await?, true))
     }
 }
 
@@ -316,12 +323,4 @@ fn not_permitted<'a>(tags: impl Iterator<Item = &'a str>, why: &str) -> ServiceE
         "requested tags [{}] are invalid or not permitted: {why}",
         tags.join(", ")
     ))
-}
-
-/// The owner as the audit log names it: `user <id>` or the tags.
-pub(crate) fn owner_text(owner: &NodeOwner) -> String {
-    match owner {
-        NodeOwner::User(u) => format!("user {u}"),
-        NodeOwner::Tags(t) => t.to_string(),
-    }
 }

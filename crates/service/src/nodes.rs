@@ -41,14 +41,14 @@ use keygate_domain::ip_pool;
 use keygate_domain::secret::{masked, SecretKind};
 use keygate_domain::{
     AuditAction, AuditActor, AuthKey, DiscoKey, KeyRejected, MachineKey, NewNode, Node, NodeId,
-    NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp,
+    NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp, User,
 };
 use keygate_store::{ConsumeOutcome, StoreError};
 
 use crate::auth_keys::PresentedKeyError;
-use crate::node_admin::owner_text;
-use crate::tailnet::{not_found, NodeEntry, WriteKind};
-use crate::{ServiceError, Tailnet};
+use crate::error::ServiceError;
+use crate::node_terms::{key_expiry_from, owner_text};
+use crate::tailnet::{not_found, MachineLock, NodeEntry, Tailnet, WriteKind};
 
 /// How often an enrolment retries after the database refused an address or a name that the
 /// in-memory state thought free (possible only with another writer on the same database).
@@ -143,7 +143,7 @@ impl Tailnet {
         if req.node_key.is_zero() {
             return Ok(RegisterOutcome::Refused(Refusal::MissingNodeKey));
         }
-        let _guard = self.lock_machine(&req.machine_key).await;
+        let lock = self.lock_machine(&req.machine_key).await;
         let now = self.service().now();
         let (existing, holder) = {
             let state = self.read();
@@ -155,11 +155,11 @@ impl Tailnet {
             return Ok(RegisterOutcome::Refused(Refusal::NodeKeyInUse));
         }
         if req.expiry.is_some_and(|e| e <= now) {
-            return self.logout(existing, &req, now).await;
+            return self.logout(&lock, existing, &req, now).await;
         }
         let Some(entry) = existing else {
             return match req.auth_key.as_deref() {
-                Some(presented) => self.enrol(&req, presented, now).await,
+                Some(presented) => self.enrol_with_key(&lock, None, &req, presented, now).await,
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             };
         };
@@ -169,19 +169,21 @@ impl Tailnet {
         if node.node_key == req.node_key {
             match req.auth_key.as_deref() {
                 Some(presented) if !is_same_key(presented, node) => {
-                    self.reenrol(&entry, &req, presented, now).await
+                    self.enrol_with_key(&lock, Some(&entry), &req, presented, now).await
                 }
                 _ => {
                     tracing::debug!(node = %node.id, "registration confirmed (known node key)");
-                    let entry = self.refresh_hostinfo(&entry, &req).await?;
+                    let entry = self.refresh_hostinfo(&lock, &entry, &req).await?;
                     Ok(RegisterOutcome::Registered { entry, node_key_expired: expired })
                 }
             }
         } else if !req.old_node_key.is_zero() && req.old_node_key == node.node_key && !expired {
-            self.rotate(&entry, &req).await
+            self.rotate(&lock, &entry, &req).await
         } else {
             match req.auth_key.as_deref() {
-                Some(presented) => self.reenrol(&entry, &req, presented, now).await,
+                Some(presented) => {
+                    self.enrol_with_key(&lock, Some(&entry), &req, presented, now).await
+                }
                 None if expired => Ok(RegisterOutcome::Refused(Refusal::NodeKeyExpired)),
                 None => Ok(RegisterOutcome::Refused(Refusal::NoAuthKey)),
             }
@@ -191,6 +193,7 @@ impl Tailnet {
     /// Logout: `Expiry` in the past.
     async fn logout(
         &self,
+        lock: &MachineLock<'_>,
         existing: Option<Arc<NodeEntry>>,
         req: &RegisterNode,
         now: Timestamp,
@@ -202,7 +205,7 @@ impl Tailnet {
         };
         if entry.node.ephemeral {
             let id = entry.node.id;
-            if self.remove_node_locked(id, "ephemeral node logged out").await?.is_some() {
+            if self.remove_node_locked(lock, id, "ephemeral node logged out").await?.is_some() {
                 let detail =
                     serde_json::json!({ "name": entry.node.given_name, "reason": "logout" });
                 self.service()
@@ -218,30 +221,39 @@ impl Tailnet {
         }
         let mut node = entry.node.clone();
         node.key_expiry = Some(now);
-        self.service().store.update_node(&node).await?;
-        tracing::info!(node = %node.id, name = %node.given_name, "node logged out (key expired)");
-        let entry = self.commit(node, entry.user.clone(), WriteKind::Changed);
+        let entry =
+            self.persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed).await?;
+        tracing::info!(node = %entry.node.id, name = %entry.node.given_name, "node logged out (key expired)");
         Ok(RegisterOutcome::Registered { entry, node_key_expired: true })
+    }
+
+    /// Enrols the machine with key `presented`: as a new node, or `existing` anew.
+    async fn enrol_with_key(
+        &self,
+        lock: &MachineLock<'_>,
+        existing: Option<&NodeEntry>,
+        req: &RegisterNode,
+        presented: &str,
+        now: Timestamp,
+    ) -> Result<RegisterOutcome, ServiceError> {
+        let terms = match self.terms(req, presented).await? {
+            Ok(terms) => terms,
+            Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
+        };
+        match existing {
+            None => self.enrol(lock, req, terms, now).await,
+            Some(entry) => self.reenrol(lock, entry, req, terms, now).await,
+        }
     }
 
     /// A new machine with a key.
     async fn enrol(
         &self,
+        lock: &MachineLock<'_>,
         req: &RegisterNode,
-        presented: &str,
+        Terms { key, owner, user, settings }: Terms,
         now: Timestamp,
     ) -> Result<RegisterOutcome, ServiceError> {
-        let key = match self.usable_key(req, presented).await? {
-            Ok(key) => key,
-            Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
-        };
-        let Some(owner) = owner_for(&key) else {
-            tracing::warn!(key = %masked(SecretKind::Auth, key.id.as_str()), "auth key has neither tags nor creator");
-            return Ok(RegisterOutcome::Refused(Refusal::Key(KeyRejected::Unknown)));
-        };
-        let user = self.owner_user(&owner).await?;
-        let settings = self.service().store.get_settings().await?;
-
         let mut last_conflict = None;
         for _ in 0..ENROL_ATTEMPTS {
             let Some(offset) = self.allocator().allocate() else {
@@ -267,18 +279,17 @@ impl Tailnet {
                 authorized: is_authorized(&key, &settings),
                 key_expiry: key_expiry(&owner, &settings, now),
             };
-            let result = self.service().store.insert_node_consuming_key(&new, &key.id, now).await;
+            let result = self.insert_consuming_key(lock, &new, &key.id, now, user.clone()).await;
             let give_back = |tailnet: &Tailnet| {
                 tailnet.allocator().release(offset);
                 tailnet.release_name(&name);
             };
             match result {
-                Ok(ConsumeOutcome::Consumed { value: node, .. }) => {
-                    let entry = self.commit(node, user, WriteKind::Added);
+                Ok(ConsumeOutcome::Consumed { value: entry, .. }) => {
                     self.release_name(&name);
                     if entry.node.ephemeral {
                         // Removed if it never connects, like one that disconnected.
-                        let timeout = self.inner.config.ephemeral_inactivity_timeout;
+                        let timeout = self.config().ephemeral_inactivity_timeout;
                         self.schedule_ephemeral_cleanup(entry.node.id, 0, timeout);
                     }
                     let n = &entry.node;
@@ -320,20 +331,12 @@ impl Tailnet {
     /// A known machine presenting a key: the node is enrolled anew with that key.
     async fn reenrol(
         &self,
+        lock: &MachineLock<'_>,
         entry: &NodeEntry,
         req: &RegisterNode,
-        presented: &str,
+        Terms { key, owner, user, settings }: Terms,
         now: Timestamp,
     ) -> Result<RegisterOutcome, ServiceError> {
-        let key = match self.usable_key(req, presented).await? {
-            Ok(key) => key,
-            Err(refusal) => return Ok(RegisterOutcome::Refused(refusal)),
-        };
-        let Some(owner) = owner_for(&key) else {
-            return Ok(RegisterOutcome::Refused(Refusal::Key(KeyRejected::Unknown)));
-        };
-        let user = self.owner_user(&owner).await?;
-        let settings = self.service().store.get_settings().await?;
         let mut node = entry.node.clone();
         // An admin's approval stays with the node while it keeps its owner.
         node.authorized =
@@ -347,8 +350,8 @@ impl Tailnet {
         node.hostinfo_json = req.hostinfo_json.clone();
         // The key's use and the node's new state in one transaction: a failed write counts no
         // use, and a key used up meanwhile changes nothing.
-        match self.service().store.update_node_consuming_key(&node, &key.id, now).await {
-            Ok(ConsumeOutcome::Consumed { .. }) => {}
+        let entry = match self.update_consuming_key(lock, node, &key.id, now, user).await {
+            Ok(ConsumeOutcome::Consumed { value: entry, .. }) => entry,
             Ok(ConsumeOutcome::Rejected(rejected)) => {
                 return Ok(RegisterOutcome::Refused(rejected.into()))
             }
@@ -356,18 +359,19 @@ impl Tailnet {
                 return Ok(RegisterOutcome::Refused(KeyRejected::Unknown.into()))
             }
             Err(e) => return Err(node_key_conflict(e)),
-        }
+        };
+        let node = &entry.node;
         tracing::info!(node = %node.id, name = %node.given_name,
             key = %masked(SecretKind::Auth, key.id.as_str()), owner = %owner_text(&node.owner),
             "node re-enrolled");
-        self.record_key_use(&key, &node, true).await;
-        let entry = self.commit(node, user, WriteKind::Changed);
+        self.record_key_use(&key, node, true).await;
         Ok(RegisterOutcome::Registered { entry, node_key_expired: false })
     }
 
     /// Node-key rotation of a node that has not expired.
     async fn rotate(
         &self,
+        lock: &MachineLock<'_>,
         entry: &NodeEntry,
         req: &RegisterNode,
     ) -> Result<RegisterOutcome, ServiceError> {
@@ -375,15 +379,19 @@ impl Tailnet {
         node.node_key = req.node_key;
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        self.service().store.update_node(&node).await.map_err(node_key_conflict)?;
+        let entry = self
+            .persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed)
+            .await
+            .map_err(node_key_conflict)?;
+        let node = &entry.node;
         tracing::info!(node = %node.id, name = %node.given_name, new_key = ?node.node_key, "node key rotated");
-        let entry = self.commit(node, entry.user.clone(), WriteKind::Changed);
         Ok(RegisterOutcome::Registered { entry, node_key_expired: false })
     }
 
     /// Stores a changed Hostinfo sent with a confirming registration.
     async fn refresh_hostinfo(
         &self,
+        lock: &MachineLock<'_>,
         entry: &Arc<NodeEntry>,
         req: &RegisterNode,
     ) -> Result<Arc<NodeEntry>, ServiceError> {
@@ -393,8 +401,7 @@ impl Tailnet {
         let mut node = entry.node.clone();
         node.hostname = req.hostname.clone();
         node.hostinfo_json = req.hostinfo_json.clone();
-        self.service().store.update_node(&node).await?;
-        Ok(self.commit(node, entry.user.clone(), WriteKind::Changed))
+        Ok(self.persist_and_commit(lock, node, entry.user.clone(), WriteKind::Changed).await?)
     }
 
     /// Records in the audit log that `key` enrolled `node` (again, for a known machine).
@@ -412,6 +419,26 @@ impl Tailnet {
                 detail,
             )
             .await;
+    }
+
+    /// What enrolling with `presented` means: the key checked (with the tags the client asks
+    /// for), the owner it gives the node, and what else the node's terms depend on.
+    async fn terms(
+        &self,
+        req: &RegisterNode,
+        presented: &str,
+    ) -> Result<Result<Terms, Refusal>, ServiceError> {
+        let key = match self.usable_key(req, presented).await? {
+            Ok(key) => key,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let Some(owner) = owner_for(&key) else {
+            tracing::warn!(key = %masked(SecretKind::Auth, key.id.as_str()), "auth key has neither tags nor creator");
+            return Ok(Err(Refusal::Key(KeyRejected::Unknown)));
+        };
+        let user = self.owner_user(&owner).await?;
+        let settings = self.service().settings().await?;
+        Ok(Ok(Terms { key, owner, user, settings }))
     }
 
     /// Checks a presented key and the tags the client asks for.
@@ -447,7 +474,7 @@ impl Tailnet {
         machine_key: &MachineKey,
         update: ClientUpdate,
     ) -> Result<Arc<NodeEntry>, ServiceError> {
-        let _guard = self.lock_machine(machine_key).await;
+        let lock = self.lock_machine(machine_key).await;
         let entry = self.node(id).filter(|e| e.node.machine_key == *machine_key);
         let entry = entry.ok_or_else(|| not_found(id))?;
         let mut node = entry.node.clone();
@@ -471,10 +498,19 @@ impl Tailnet {
         if node == entry.node {
             return Ok(entry);
         }
-        self.service().store.update_node(&node).await?;
         let kind = if patchable { WriteKind::Endpoints } else { WriteKind::Changed };
-        Ok(self.commit(node, entry.user.clone(), kind))
+        Ok(self.persist_and_commit(&lock, node, entry.user.clone(), kind).await?)
     }
+}
+
+/// The terms a node is enrolled (again) on, from a usable key.
+struct Terms {
+    key: AuthKey,
+    /// The node's owner: the key's tags, else its creator.
+    owner: NodeOwner,
+    /// The owner's record, for a user.
+    user: Option<User>,
+    settings: TailnetSettings,
 }
 
 /// Whether `presented` is (textually) the key `node` was enrolled with. Only the public id
@@ -506,11 +542,6 @@ fn key_expiry(owner: &NodeOwner, settings: &TailnetSettings, now: Timestamp) -> 
         NodeOwner::Tags(_) => None,
         NodeOwner::User(_) => Some(key_expiry_from(settings, now)),
     }
-}
-
-/// When a user-owned node's key, (re)issued at `now`, expires.
-pub(crate) fn key_expiry_from(settings: &TailnetSettings, now: Timestamp) -> Timestamp {
-    now.plus(std::time::Duration::from_secs(u64::from(settings.node_key_expiry_days) * 86_400))
 }
 
 /// The loggable form of a presented key: `keygate-auth-<id>-***`, or a fixed placeholder

@@ -15,18 +15,10 @@ use keygate_domain::{
 };
 use keygate_store::{RevokeOutcome, StoreError};
 
+use crate::actor::{Actor, OAuthGrant};
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
-use crate::{Actor, Service, ServiceError};
-
-/// What an OAuth access token grants: its client, and the scopes and tags it was issued
-/// with (at most the client's).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OAuthGrant {
-    pub client: TokenId,
-    pub scopes: ScopeSet,
-    pub tags: TagSet,
-}
+use crate::{Service, ServiceError};
 
 /// A request to create an OAuth client, as any surface receives it.
 #[derive(Clone, Debug, Default)]
@@ -76,21 +68,6 @@ pub enum AccessTokenError {
     InvalidTarget(String),
     #[error("storage failure")]
     Store(#[from] StoreError),
-}
-
-impl Actor {
-    /// Fails unless the actor may do what needs `scope`: admins and user tokens are not
-    /// limited by scopes, OAuth tokens need a scope granting it. `what` starts the message
-    /// (`"creating auth keys"` → "creating auth keys requires scope auth_keys").
-    pub fn require_scope(&self, scope: Scope, what: &str) -> Result<(), ServiceError> {
-        match self {
-            Actor::Admin | Actor::User(_) => Ok(()),
-            Actor::OAuth(grant) if grant.scopes.grants(scope) => Ok(()),
-            Actor::OAuth(_) => {
-                Err(ServiceError::Forbidden(format!("{what} requires scope {scope}")))
-            }
-        }
-    }
 }
 
 impl Service {

@@ -146,8 +146,9 @@ impl Service {
 
     /// Saves a new policy file: it must parse, use only names it defines, and pass its own
     /// `tests`. With `if_match` (the ETag the caller read, as in HTTP's `If-Match`), the save
-    /// happens only if the policy has not changed since. Admins (or scope `all`).
-    pub async fn set_policy(
+    /// happens only if the policy has not changed since. Admins (or scope `all`). Only
+    /// [`crate::Tailnet::set_policy`] calls this, so that every saved policy is put in force.
+    pub(crate) async fn set_policy(
         &self,
         actor: &Actor,
         text: &str,
@@ -194,7 +195,7 @@ impl Service {
         Err(SetPolicyError::PreconditionFailed { current })
     }
 
-    /// Checks a policy file as [`Service::set_policy`] would, without saving it.
+    /// Checks a policy file as [`crate::Tailnet::set_policy`] would, without saving it.
     pub async fn validate_policy(
         &self,
         actor: &Actor,

@@ -3,23 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate_domain::{Pepper, Timestamp, UserId, UserName};
+use keygate_domain::{Pepper, Timestamp, UserName};
 use keygate_store::Store;
 
-use crate::Clock;
-
-/// Who is asking. Surfaces authenticate the caller and hand the service one of these.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Actor {
-    /// The server's own administrator: the local admin channel (a Unix socket only root or
-    /// the server's user can open) or a console admin. May act for any user.
-    Admin,
-    /// A user, authenticated by an API token; acts on its own keys only.
-    User(UserId),
-    /// A machine client, authenticated by an OAuth access token: acts within its scopes on
-    /// keys owned by the tailnet, and may give keys only its own tags (see `oauth.rs`).
-    OAuth(crate::OAuthGrant),
-}
+use crate::clock::Clock;
 
 /// Tunables of the service layer.
 #[derive(Clone, Debug)]
@@ -61,11 +48,6 @@ impl Service {
     /// The current time by the service's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
-    }
-
-    /// The underlying store, for surfaces that only read.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     pub fn config(&self) -> &ServiceConfig {

@@ -6,15 +6,45 @@ use std::sync::Arc;
 use keygate_domain::{Pepper, Timestamp, User};
 use keygate_policy::DEFAULT_POLICY;
 use keygate_service::{
-    Actor, ManualClock, NewKeyRequest, Service, ServiceConfig, ServiceError, SetPolicyError,
+    Actor, CurrentPolicy, ManualClock, NewKeyRequest, Service, ServiceConfig, ServiceError,
+    SetPolicyError, Tailnet, TailnetConfig,
 };
 
 const START: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
 
-async fn service() -> Service {
+/// A service and its live tailnet, through which alone a policy is saved.
+#[derive(Clone)]
+struct TestService {
+    service: Service,
+    tailnet: Tailnet,
+}
+
+impl std::ops::Deref for TestService {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
+
+impl TestService {
+    async fn set_policy(
+        &self,
+        actor: &Actor,
+        text: &str,
+        if_match: Option<&str>,
+    ) -> Result<CurrentPolicy, SetPolicyError> {
+        self.tailnet.set_policy(actor, text, if_match).await
+    }
+}
+
+async fn service() -> TestService {
     let store = keygate_store::connect("sqlite::memory:").await.expect("in-memory sqlite opens");
     let clock = ManualClock::new(START);
-    Service::new(store, Pepper::from_bytes([9; 32]), Arc::new(clock), ServiceConfig::default())
+    let service =
+        Service::new(store, Pepper::from_bytes([9; 32]), Arc::new(clock), ServiceConfig::default());
+    let tailnet = Tailnet::load(service.clone(), TailnetConfig::default()).await.expect("loads");
+    TestService { service, tailnet }
 }
 
 async fn user(svc: &Service, name: &str) -> User {

@@ -77,6 +77,8 @@ impl TestResponse {
 pub struct TestApp {
     pub router: Router,
     pub service: Service,
+    /// The store under the service, for tests that set up what no route does.
+    pub store: Arc<dyn keygate_store::Store>,
     pub clock: ManualClock,
     /// The live node state the router's device routes use.
     pub tailnet: keygate_service::Tailnet,
@@ -90,7 +92,7 @@ impl TestApp {
         let store = keygate_store::connect(&db.url()).await.expect("test database opens");
         let clock = ManualClock::new(Timestamp::from_unix_millis(T0_MILLIS));
         let service = Service::new(
-            store,
+            store.clone(),
             Pepper::from_bytes([7; 32]),
             Arc::new(clock.clone()),
             ServiceConfig::default(),
@@ -99,7 +101,7 @@ impl TestApp {
             .await
             .expect("tailnet state loads");
         let router = keygate_api::router(service.clone(), tailnet.clone());
-        Self { router, service, clock, tailnet, _db: db }
+        Self { router, service, store, clock, tailnet, _db: db }
     }
 
     /// Sends a request with an optional JSON body.

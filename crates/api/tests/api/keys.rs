@@ -462,8 +462,7 @@ async fn a_used_one_off_key_reads_as_used() {
     let id = app.create_key(&Auth::Admin, minimal_key()).await["id"].as_str().unwrap().to_owned();
     app.clock.advance(std::time::Duration::from_secs(60));
     let now = app.service.now();
-    let outcome =
-        app.service.store().consume_auth_key(&AuthKeyId::parse(&id).unwrap(), now).await.unwrap();
+    let outcome = app.store.consume_auth_key(&AuthKeyId::parse(&id).unwrap(), now).await.unwrap();
     assert!(matches!(outcome, ConsumeOutcome::Consumed { .. }));
 
     let got = app.get(&key_path(&id), &Auth::Admin).await.json();

@@ -42,9 +42,8 @@ fn node(n: u32, authorized: bool, tagged: bool) -> NewNode {
 
 /// A console whose store has user 1 (`alice`) and three nodes: approved, pending, tagged.
 async fn console_with_machines() -> TestConsole {
-    // Users must exist before nodes reference them, so build the store in two steps.
-    let console = TestConsole::new().await;
-    let store = console.service.store().clone();
+    // Users must exist before nodes reference them, so build the store first.
+    let store = keygate_store::connect("sqlite::memory:").await.expect("in-memory SQLite opens");
     store.insert_user(&UserName::parse("alice").unwrap(), T0).await.unwrap();
     for n in [1, 2] {
         store.insert_node(&node(n, n == 1, false)).await.unwrap();

@@ -73,7 +73,7 @@ async fn an_expiring_key_is_announced_to_the_node_and_its_peers_when_it_expires(
     server.clock.advance(180 * DAY - Duration::from_millis(500));
     assert_eq!(server.tailnet.announce_expired_keys(), 0, "not yet");
     // …and past it, both are announced (the watcher, which sleeps by the wall clock, calls
-    // this when the time comes; the service's tests run it on a real clock).
+    // this when the time comes; the service's tests run it on a clock with manual timers).
     server.clock.advance(Duration::from_millis(600));
     assert_eq!(server.tailnet.announce_expired_keys(), 2);
     let own = next_change(&mut a_stream).await;

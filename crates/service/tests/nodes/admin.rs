@@ -73,7 +73,7 @@ async fn approval_and_key_expiry_belong_to_admins_and_oauth_with_devices_core() 
         f.tailnet.set_node_authorized(&Actor::Admin, bobs, true).await.unwrap().node.authorized
     );
     // Stored, not only in memory.
-    assert!(f.service.store().get_node(mine).await.unwrap().authorized);
+    assert!(f.store.get_node(mine).await.unwrap().authorized);
 }
 
 #[tokio::test]
@@ -106,7 +106,7 @@ async fn tagging_a_users_node_makes_it_an_ownerless_tagged_node_without_expiry()
     assert_eq!((tagged.node.key_expiry, tagged.user.as_ref()), (None, None));
     assert!(matches!(&next(&mut rx).await.change,
         TailnetChange::Changed { entry, was_visible: true } if entry.node.owner.is_tagged()));
-    assert_eq!(f.service.store().get_node(mine).await.unwrap(), tagged.node);
+    assert_eq!(f.store.get_node(mine).await.unwrap(), tagged.node);
     // It is no longer alice's.
     assert!(f.tailnet.list_nodes(&alice).is_empty());
 
@@ -146,7 +146,7 @@ async fn tag_changes_are_checked() {
     // With tagOwners, a user applies only tags it owns, an admin any defined tag.
     let policy = r#"{"tagOwners": {"tag:web": ["alice@keygate"], "tag:prod": []},
                      "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}"#;
-    f.service.set_policy(&Actor::Admin, policy, None).await.unwrap();
+    f.tailnet.set_policy(&Actor::Admin, policy, None).await.unwrap();
     let refused = f.tailnet.set_node_tags(&alice, mine, &["tag:prod".into()]).await.unwrap_err();
     assert!(matches!(refused, ServiceError::Invalid(_)), "{refused}");
     let undefined = f.tailnet.set_node_tags(&Actor::Admin, mine, &["tag:nope".into()]).await;
@@ -174,7 +174,7 @@ async fn key_expiry_is_turned_off_and_on_for_users_nodes_only() {
     f.clock.advance(DAY);
     let again = f.tailnet.set_node_key_expiry_disabled(&Actor::Admin, mine, false).await.unwrap();
     assert_eq!(again.node.key_expiry, on.node.key_expiry);
-    assert_eq!(f.service.store().get_node(mine).await.unwrap().key_expiry, on.node.key_expiry);
+    assert_eq!(f.store.get_node(mine).await.unwrap().key_expiry, on.node.key_expiry);
 
     let key = f.key(NewKeyRequest { tags: vec!["tag:ci".into()], ..Default::default() }).await;
     let (tagged, _) = registered(&f.register(request(2, Some(&key))).await);
@@ -232,7 +232,7 @@ async fn deleting_frees_the_address_and_users_may_delete_only_their_own() {
     f.tailnet.delete_node(&alice, mine).await.unwrap();
     assert!(matches!(&next(&mut rx).await.change,
         TailnetChange::Removed { entry, was_visible: true } if entry.node.id == mine));
-    assert!(f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
     assert!(matches!(
         f.tailnet.delete_node(&Actor::Admin, mine).await,
         Err(ServiceError::NotFound { .. })

@@ -67,7 +67,7 @@ async fn writes_publish_ordered_events_and_snapshots_know_their_place() {
     assert!(
         matches!(&offline.change, TailnetChange::OnlineChanged(e) if !e.online && e.node.last_seen.is_some())
     );
-    let stored = f.service.store().get_node(node.id).await.unwrap();
+    let stored = f.store.get_node(node.id).await.unwrap();
     assert_eq!(stored.last_seen, Some(f.now()));
 
     f.tailnet.delete_node(&Actor::Admin, node.id).await.unwrap();
@@ -107,10 +107,9 @@ async fn approval_is_a_change_that_makes_the_node_visible() {
 
 #[tokio::test]
 async fn an_ephemeral_node_is_removed_after_its_inactivity_timeout() {
-    // Real time (a paused clock would also time out the database pool), kept short.
     let timeout = Duration::from_millis(300);
     let config = TailnetConfig { ephemeral_inactivity_timeout: timeout, ..Default::default() };
-    let f = Fixture::with_config(config).await;
+    let f = Fixture::with_manual_timers(config).await;
     let key = f.key(NewKeyRequest { ephemeral: true, reusable: true, ..Default::default() }).await;
     let (gone, _) = registered(&f.register(request(1, Some(&key))).await);
     let (back, _) = registered(&f.register(request(2, Some(&key))).await);
@@ -118,14 +117,17 @@ async fn an_ephemeral_node_is_removed_after_its_inactivity_timeout() {
         f.tailnet.session_started(id).await;
         f.tailnet.session_ended(id).await;
     }
-    tokio::time::sleep(timeout / 2).await;
+    f.clock.advance(timeout / 2);
     f.tailnet.session_started(back.id).await;
-    let deadline = tokio::time::Instant::now() + 10 * timeout;
-    while f.tailnet.node(gone.id).is_some() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(f.tailnet.node(gone.id).is_none(), "offline for the whole timeout");
-    assert!(f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
-    tokio::time::sleep(timeout).await;
+    let mut rx = f.tailnet.subscribe();
+    // Both timers come due; only the node still offline is removed.
+    f.clock.advance(timeout / 2);
+    let removed = next(&mut rx).await;
+    assert!(
+        matches!(&removed.change, TailnetChange::Removed { entry, .. } if entry.node.id == gone.id),
+        "offline for the whole timeout: {removed:?}"
+    );
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
+    let_due_timers_run().await;
     assert!(f.tailnet.node(back.id).is_some(), "reconnected in time");
 }

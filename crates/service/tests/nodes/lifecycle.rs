@@ -1,12 +1,12 @@
 //! `lifecycle.rs`: ephemeral clean-up across restarts (stored last-seen times, the heartbeat),
-//! and the key-expiry watcher on a real clock.
+//! and the key-expiry watcher, their timers driven by a manual clock.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use keygate_domain::{AuditFilter, DiscoKey, NewNode, NodeOwner};
+use keygate_domain::{AuditFilter, DiscoKey, NewNode, NodeOwner, Timestamp};
 use keygate_service::{
-    heartbeat_interval, Actor, Clock, NewKeyRequest, SystemClock, Tailnet, TailnetChange,
+    heartbeat_interval, Actor, Clock, ManualClock, NewKeyRequest, Tailnet, TailnetChange,
     TailnetConfig,
 };
 
@@ -23,18 +23,6 @@ async fn ephemeral_key(f: &Fixture) -> String {
     f.key(NewKeyRequest { ephemeral: true, reusable: true, ..Default::default() }).await
 }
 
-/// Waits up to `within` for node `id` to leave `tailnet`; whether it did.
-async fn gone_within(tailnet: &Tailnet, id: keygate_domain::NodeId, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if tailnet.node(id).is_none() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tailnet.node(id).is_none()
-}
-
 #[tokio::test]
 async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout() {
     let f = Fixture::with_config(config(Duration::from_secs(60))).await;
@@ -46,7 +34,7 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
     f.tailnet.session_started(connected.id).await;
     f.clock.advance(Duration::from_secs(30));
     f.tailnet.session_ended(connected.id).await;
-    assert_eq!(f.service.store().get_node(connected.id).await.unwrap().last_seen, Some(f.now()));
+    assert_eq!(f.store.get_node(connected.id).await.unwrap().last_seen, Some(f.now()));
 
     // The server is down for a minute and a half: both ephemeral nodes have been offline for
     // longer than the timeout by then (one since its disconnection, one since enrolment).
@@ -55,7 +43,7 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
     assert!(restarted.node(connected.id).is_none());
     assert!(restarted.node(never.id).is_none());
     assert!(restarted.node(kept.id).is_some(), "only ephemeral nodes are collected");
-    let stored = f.service.store().list_nodes().await.unwrap();
+    let stored = f.store.list_nodes().await.unwrap();
     assert_eq!(stored.iter().map(|n| n.id).collect::<Vec<_>>(), vec![kept.id]);
 
     // Recorded as keygate's own doing.
@@ -71,7 +59,7 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
 
 #[tokio::test]
 async fn a_restart_within_the_timeout_gives_the_node_the_rest_of_it() {
-    let f = Fixture::with_config(config(LONG)).await;
+    let f = Fixture::with_manual_timers(config(LONG)).await;
     let key = ephemeral_key(&f).await;
     let (node, _) = registered(&f.register(request(1, Some(&key))).await);
     f.tailnet.session_started(node.id).await;
@@ -80,18 +68,24 @@ async fn a_restart_within_the_timeout_gives_the_node_the_rest_of_it() {
     // Restarted 600 ms into a one-second timeout: 400 ms are left.
     let timeout = Duration::from_secs(1);
     f.clock.advance(Duration::from_millis(600));
-    let started = Instant::now();
     let restarted = f.reload(config(timeout)).await;
+    let mut rx = restarted.subscribe();
     assert!(restarted.node(node.id).is_some(), "kept at start");
-    assert!(gone_within(&restarted, node.id, Duration::from_secs(5)).await);
-    let waited = started.elapsed();
-    assert!(waited < timeout, "deleted after the rest of the timeout, not all of it: {waited:?}");
-    assert!(f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
+    f.clock.advance(Duration::from_millis(399));
+    let_due_timers_run().await;
+    assert!(restarted.node(node.id).is_some(), "kept until the rest of the timeout has passed");
+    f.clock.advance(Duration::from_millis(1));
+    let removed = next_event(&mut rx).await;
+    assert!(
+        matches!(&removed.change, TailnetChange::Removed { entry, .. } if entry.node.id == node.id),
+        "deleted after the rest of the timeout, not all of it: {removed:?}"
+    );
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn a_node_that_reconnects_after_a_restart_is_kept() {
-    let f = Fixture::with_config(config(LONG)).await;
+    let f = Fixture::with_manual_timers(config(LONG)).await;
     let key = ephemeral_key(&f).await;
     let (node, _) = registered(&f.register(request(1, Some(&key))).await);
     f.tailnet.session_started(node.id).await;
@@ -100,15 +94,28 @@ async fn a_node_that_reconnects_after_a_restart_is_kept() {
     let timeout = Duration::from_millis(500);
     f.clock.advance(Duration::from_millis(300));
     let restarted = f.reload(config(timeout)).await;
+    let mut rx = restarted.subscribe();
     restarted.session_started(node.id).await;
-    tokio::time::sleep(timeout * 2).await;
+    // The restart's timer comes due while the node is connected, and keeps it.
+    f.clock.advance(timeout * 2);
+    let_due_timers_run().await;
     assert!(restarted.node(node.id).is_some(), "back within the timeout");
     assert!(restarted.collect_inactive_ephemeral_nodes().await.unwrap().is_empty());
 
     // Gone again: the whole timeout from this disconnection.
     restarted.session_ended(node.id).await;
+    f.clock.advance(timeout - Duration::from_millis(1));
+    let_due_timers_run().await;
     assert!(restarted.node(node.id).is_some());
-    assert!(gone_within(&restarted, node.id, Duration::from_secs(5)).await);
+    f.clock.advance(Duration::from_millis(1));
+    loop {
+        let event = next_event(&mut rx).await;
+        match &event.change {
+            TailnetChange::OnlineChanged(_) => continue,
+            TailnetChange::Removed { entry, .. } if entry.node.id == node.id => break,
+            other => panic!("only its removal is published: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -129,7 +136,7 @@ async fn the_manual_clock_drives_the_collection_of_inactive_ephemeral_nodes() {
 async fn a_node_connected_when_the_server_stopped_counts_from_its_last_heartbeat() {
     let timeout = Duration::from_secs(3);
     assert_eq!(heartbeat_interval(timeout), Duration::from_secs(1));
-    let f = Fixture::with_config(config(timeout)).await;
+    let f = Fixture::with_manual_timers(config(timeout)).await;
     let key = ephemeral_key(&f).await;
     let (node, _) = registered(&f.register(request(1, Some(&key))).await);
     f.tailnet.session_started(node.id).await;
@@ -138,16 +145,11 @@ async fn a_node_connected_when_the_server_stopped_counts_from_its_last_heartbeat
     // Connected for ten seconds; the heartbeat stores when it was last seen.
     f.clock.advance(Duration::from_secs(10));
     let heartbeat_at = f.now();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let stored = f.service.store().get_node(node.id).await.unwrap().last_seen;
-        if stored == Some(heartbeat_at) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no heartbeat stored: {stored:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The heartbeat came due and writes the store; it publishes nothing, so watch the node.
+    while f.tailnet.node(node.id).unwrap().node.last_seen != Some(heartbeat_at) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(f.tailnet.node(node.id).unwrap().node.last_seen, Some(heartbeat_at));
+    assert_eq!(f.store.get_node(node.id).await.unwrap().last_seen, Some(heartbeat_at));
 
     // The server dies without closing the stream and is back two seconds later: the node was
     // seen two seconds ago, not twelve (when it connected), so it keeps the rest of its time.
@@ -159,9 +161,10 @@ async fn a_node_connected_when_the_server_stopped_counts_from_its_last_heartbeat
 
 #[tokio::test]
 async fn the_watcher_announces_a_key_expiry_when_it_is_due() {
-    let (service, _db) = service_with_clock(Arc::new(SystemClock)).await;
+    let clock = ManualClock::with_manual_timers(Timestamp::from_unix_millis(T0));
+    let (service, store, _db) = service_with_clock(Arc::new(clock.clone())).await;
     let user = service.create_user(&Actor::Admin, "alice").await.unwrap();
-    let expiry = SystemClock.now().plus(Duration::from_millis(400));
+    let expiry = clock.now().plus(Duration::from_millis(400));
     let node = NewNode {
         machine_key: machine(1),
         node_key: node_key(1),
@@ -174,23 +177,24 @@ async fn the_watcher_announces_a_key_expiry_when_it_is_due() {
         ipv6: keygate_domain::ip_pool::ipv6_at(1),
         hostinfo_json: String::new(),
         endpoints: Vec::new(),
-        created: SystemClock.now(),
+        created: clock.now(),
         last_seen: None,
         ephemeral: false,
         authorized: true,
         key_expiry: Some(expiry),
     };
-    let node = service.store().insert_node(&node).await.unwrap();
+    let node = store.insert_node(&node).await.unwrap();
     let tailnet = Tailnet::load(service.clone(), TailnetConfig::default()).await.unwrap();
     let mut rx = tailnet.subscribe();
-    let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("the expiry is announced")
-        .unwrap();
+    clock.advance(Duration::from_millis(399));
+    let_due_timers_run().await;
+    assert!(rx.try_recv().is_err(), "not before it expired");
+    // The watcher wakes a millisecond after the expiry.
+    clock.advance(Duration::from_millis(2));
+    let event = next_event(&mut rx).await;
     let TailnetChange::Changed { entry, was_visible } = &event.change else {
         panic!("a change: {event:?}");
     };
     assert_eq!((entry.node.id, *was_visible), (node.id, true));
-    assert!(SystemClock.now() >= expiry, "not before it expired");
     assert_eq!(tailnet.announce_expired_keys(), 0, "announced once");
 }

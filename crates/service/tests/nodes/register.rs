@@ -24,10 +24,7 @@ async fn a_new_machine_with_a_key_is_enrolled() {
     let key_id = key.split('-').nth(2).unwrap();
     assert_eq!(node.auth_key_id.as_ref().map(|k| k.as_str()), Some(key_id));
     // Stored, and listed with its online state.
-    assert_eq!(
-        f.service.store().find_node_by_machine_key(&machine(1)).await.unwrap(),
-        Some(node.clone())
-    );
+    assert_eq!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap(), Some(node.clone()));
     let listed = f.tailnet.list_nodes(&Actor::Admin);
     assert_eq!(listed.len(), 1);
     assert!(!listed[0].online);
@@ -123,7 +120,7 @@ async fn logout_expires_a_node_and_deletes_an_ephemeral_one() {
     }
     assert!(matches!(f.register(logout(2)).await, RegisterOutcome::LoggedOut { entry: Some(_) }));
     assert!(f.tailnet.node(gone.id).is_none());
-    assert!(f.service.store().find_node_by_machine_key(&machine(2)).await.unwrap().is_none());
+    assert!(f.store.find_node_by_machine_key(&machine(2)).await.unwrap().is_none());
     assert!(f.tailnet.node(kept.id).is_some());
     // Logging out an unknown node is harmless.
     assert!(matches!(f.register(logout(9)).await, RegisterOutcome::LoggedOut { entry: None }));
@@ -234,7 +231,7 @@ async fn two_concurrent_enrolments_with_one_one_off_key_make_exactly_one_node() 
     }
     let nodes = f.tailnet.list_nodes(&Actor::Admin);
     assert_eq!(nodes.len(), 5);
-    let stored = f.service.store().list_nodes().await.unwrap();
+    let stored = f.store.list_nodes().await.unwrap();
     assert_eq!(stored.len(), 5);
     // The losers gave their addresses back: the five nodes hold the first five pairs.
     let mut v4: Vec<_> = stored.iter().map(|n| n.ipv4.octets()[3]).collect();
@@ -355,7 +352,7 @@ async fn re_enrolment_consumes_the_key_and_moves_the_node_in_one_step() {
     assert_eq!(moved.key_expiry, None);
     let tagged_id = tagged.split('-').nth(2).unwrap();
     assert_eq!(moved.auth_key_id.as_ref().map(|k| k.as_str()), Some(tagged_id));
-    assert_eq!(f.service.store().get_node(node.id).await.unwrap(), moved);
+    assert_eq!(f.store.get_node(node.id).await.unwrap(), moved);
     let used = f.service.auth_key(&Actor::Admin, tagged_id).await.unwrap();
     assert_eq!(used.use_count, 1);
 
@@ -366,7 +363,7 @@ async fn re_enrolment_consumes_the_key_and_moves_the_node_in_one_step() {
         refused(&f.register(request(2, Some(&tagged))).await),
         Refusal::Key(KeyRejected::AlreadyUsed)
     );
-    assert_eq!(f.service.store().get_node(other.id).await.unwrap(), other);
+    assert_eq!(f.store.get_node(other.id).await.unwrap(), other);
     assert_eq!(f.tailnet.node(other.id).unwrap().node, other);
 }
 

@@ -11,6 +11,7 @@ use keygate_service::{
     Actor, Clock, ManualClock, NewKeyRequest, RegisterNode, RegisterOutcome, Service,
     ServiceConfig, Tailnet, TailnetConfig,
 };
+use keygate_store::Store;
 
 /// 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600_000;
@@ -18,6 +19,9 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 
 pub struct Fixture {
     pub service: Service,
+    /// The store under the service, to check what was written (and to set up what no use
+    /// case writes).
+    pub store: Arc<dyn Store>,
     pub tailnet: Tailnet,
     pub clock: ManualClock,
     _db: TempDb,
@@ -40,10 +44,20 @@ impl Fixture {
     }
 
     pub async fn with_config(config: TailnetConfig) -> Self {
-        let clock = ManualClock::new(Timestamp::from_unix_millis(T0));
-        let (service, db) = service_with_clock(Arc::new(clock.clone())).await;
+        Self::with_clock(ManualClock::new(Timestamp::from_unix_millis(T0)), config).await
+    }
+
+    /// A fixture whose tailnet's timers (ephemeral clean-up, key-expiry watcher, heartbeat)
+    /// run only as `clock` is moved past them: no real time passes for them.
+    pub async fn with_manual_timers(config: TailnetConfig) -> Self {
+        let clock = ManualClock::with_manual_timers(Timestamp::from_unix_millis(T0));
+        Self::with_clock(clock, config).await
+    }
+
+    async fn with_clock(clock: ManualClock, config: TailnetConfig) -> Self {
+        let (service, store, db) = service_with_clock(Arc::new(clock.clone())).await;
         let tailnet = Tailnet::load(service.clone(), config).await.expect("tailnet loads");
-        Self { service, tailnet, clock, _db: db }
+        Self { service, store, tailnet, clock, _db: db }
     }
 
     /// The tailnet as a restarted server loads it from the same database, with `config`.
@@ -69,8 +83,27 @@ impl Fixture {
     }
 }
 
-/// A service over a fresh SQLite file, reading time from `clock`.
-pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, TempDb) {
+/// Lets the timers that the last move of a manual clock made due run to their end. A due
+/// timer's task is ready to run at once; one yield of the test's task (on `#[tokio::test]`'s
+/// single-threaded runtime) runs every ready task before the test goes on, and a timer that
+/// keeps its node decides without waiting on anything (one that deletes it publishes
+/// [`keygate_service::TailnetChange::Removed`], which tests wait for instead).
+pub async fn let_due_timers_run() {
+    tokio::task::yield_now().await;
+}
+
+/// The next event on `rx`, with a guard against a hang.
+pub async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<keygate_service::TailnetEvent>>,
+) -> Arc<keygate_service::TailnetEvent> {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("an event")
+        .expect("bus open")
+}
+
+/// A service over a fresh SQLite file, reading time from `clock`, and the store under it.
+pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, Arc<dyn Store>, TempDb) {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "keygate-service-nodes-{}-{}.db",
@@ -81,8 +114,9 @@ pub async fn service_with_clock(clock: Arc<dyn Clock>) -> (Service, TempDb) {
     let store = keygate_store::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("a fresh SQLite database opens");
-    let service = Service::new(store, Pepper::from_bytes([7; 32]), clock, ServiceConfig::default());
-    (service, db)
+    let service =
+        Service::new(store.clone(), Pepper::from_bytes([7; 32]), clock, ServiceConfig::default());
+    (service, store, db)
 }
 
 pub fn machine(n: u8) -> MachineKey {
