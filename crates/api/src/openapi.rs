@@ -16,8 +16,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::{IntoResponses, Modify};
 
-use crate::oauth::{OAuthErrorBody, TokenResponse};
-use crate::ErrorBody;
+use crate::error::ErrorBody;
 
 /// Where the API is mounted; the document's paths include it.
 pub const API_PREFIX: &str = "/api/v2";
@@ -35,8 +34,9 @@ pub const API_PREFIX: &str = "/api/v2";
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("bearer" = [])),
-    // Types used only inside `IntoResponses` enums are not collected on their own.
-    components(schemas(ErrorBody, OAuthErrorBody, TokenResponse, TailnetName))
+    // Types used only inside `IntoResponses` enums are not collected on their own (the OAuth
+    // token endpoint's are registered by `oauth.rs`).
+    components(schemas(ErrorBody, TailnetName))
 )]
 pub(crate) struct ApiDoc;
 

@@ -1,6 +1,7 @@
 //! API access tokens: credentials for the REST API and the CLI's remote mode.
 
-use crate::{Description, SecretHash, Timestamp, TokenId, UserId};
+use crate::credential::revoked_or_expired;
+use crate::{Credential, Description, SecretHash, SecretKind, Timestamp, TokenId, UserId};
 
 /// An API access token as stored. It acts with the permissions of its user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,28 @@ impl ApiToken {
         } else {
             Ok(())
         }
+    }
+}
+
+impl Credential for ApiToken {
+    type Id = TokenId;
+    const KIND: SecretKind = SecretKind::Api;
+    const NAME: &'static str = "API token";
+
+    fn id(&self) -> &TokenId {
+        &self.id
+    }
+    fn secret_hash(&self) -> &SecretHash {
+        &self.secret_hash
+    }
+    fn created(&self) -> Timestamp {
+        self.created
+    }
+    fn creator(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
+        revoked_or_expired(self.revoked_at, self.expires, now)
     }
 }
 

@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use crate::{Description, Scope, ScopeSet, SecretHash, TagSet, Timestamp, TokenId};
+use crate::{
+    Credential, Description, Scope, ScopeSet, SecretHash, SecretKind, TagSet, Timestamp, TokenId,
+    UserId,
+};
 
 /// How long an access token is accepted (Tailscale's: one hour).
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -62,10 +65,26 @@ pub struct OAuthClient {
     pub secret_hash: SecretHash,
 }
 
-impl OAuthClient {
-    /// Whether it may still obtain access tokens (clients do not expire; they are revoked).
-    pub fn is_usable(&self) -> bool {
-        self.revoked_at.is_none()
+/// An OAuth client belongs to the tailnet, and does not expire: it is revoked.
+impl Credential for OAuthClient {
+    type Id = TokenId;
+    const KIND: SecretKind = SecretKind::Client;
+    const NAME: &'static str = "OAuth client";
+
+    fn id(&self) -> &TokenId {
+        &self.id
+    }
+    fn secret_hash(&self) -> &SecretHash {
+        &self.secret_hash
+    }
+    fn created(&self) -> Timestamp {
+        self.created
+    }
+    fn creator(&self) -> Option<UserId> {
+        None
+    }
+    fn invalid_since(&self, _now: Timestamp) -> Option<Timestamp> {
+        self.revoked_at
     }
 }
 
@@ -84,10 +103,27 @@ pub struct OAuthToken {
     pub secret_hash: SecretHash,
 }
 
-impl OAuthToken {
-    /// Whether the token is still accepted at `now` (its client's state aside).
-    pub fn is_usable(&self, now: Timestamp) -> bool {
-        now < self.expires
+/// An access token lives until its expiry (its client's state aside); it is not revoked on
+/// its own, and belongs to the tailnet like its client.
+impl Credential for OAuthToken {
+    type Id = TokenId;
+    const KIND: SecretKind = SecretKind::OAuthToken;
+    const NAME: &'static str = "OAuth token";
+
+    fn id(&self) -> &TokenId {
+        &self.id
+    }
+    fn secret_hash(&self) -> &SecretHash {
+        &self.secret_hash
+    }
+    fn created(&self) -> Timestamp {
+        self.created
+    }
+    fn creator(&self) -> Option<UserId> {
+        None
+    }
+    fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
+        (now >= self.expires).then_some(self.expires)
     }
 }
 

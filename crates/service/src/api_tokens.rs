@@ -1,9 +1,12 @@
 //! API access tokens: created for a user, shown once, hashed at rest, revocable.
 
 use keygate_domain::secret::SecretKind;
-use keygate_domain::{ApiToken, AuditAction, Description, KeyLifetime, SecretToken, TokenId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_domain::{
+    ApiToken, AuditAction, Credential, Description, KeyLifetime, SecretToken, TokenId,
+};
+use keygate_store::RevokeOutcome;
 
+use crate::credentials::verify_presented;
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
@@ -71,38 +74,26 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<ApiToken>, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "API token", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        let outcome =
-            self.store.revoke_api_token(&parsed, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(),
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(t) = &outcome {
-            tracing::info!(token = %keygate_domain::secret::masked(SecretKind::Api, t.id.as_str()), "API token revoked");
-            self.record_audit(
-                actor,
-                AuditAction::TokenRevoke,
-                t.id.as_str(),
-                serde_json::json!({}),
-            )
-            .await;
-        }
-        Ok(outcome)
+        let store = &self.store;
+        self.revoke_credential(actor, id, AuditAction::TokenRevoke, |id, at| async move {
+            store.revoke_api_token(&id, at).await
+        })
+        .await
     }
 
     /// Authenticates a request's token. Every failure is the same
     /// [`ServiceError::Unauthenticated`], so callers cannot probe which part was wrong.
     pub async fn authenticate_api_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let token = SecretToken::parse(presented, SecretKind::Api)
-            .map_err(|_| ServiceError::Unauthenticated)?;
-        let id = TokenId::parse(token.id()).ok_or(ServiceError::Unauthenticated)?;
-        let stored = self.store.find_api_token(&id).await?.ok_or(ServiceError::Unauthenticated)?;
-        if !self.pepper.verify(&token, &stored.secret_hash) {
+        let store = &self.store;
+        let stored = verify_presented::<ApiToken, _, _>(&self.pepper, presented, |id| async move {
+            store.find_api_token(&id).await
+        })
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+        let now = self.now();
+        if !stored.is_usable(now) {
             return Err(ServiceError::Unauthenticated);
         }
-        let now = self.now();
-        stored.check_usable(now).map_err(|_| ServiceError::Unauthenticated)?;
         self.store.touch_api_token(&stored.id, now).await?;
         Ok(Actor::User(stored.user))
     }

@@ -7,6 +7,7 @@ use keygate_domain::{
 };
 use keygate_store::{RevokeOutcome, StoreError};
 
+use crate::credentials::{verify_presented, Listing};
 use crate::random::{id_bytes, secret_bytes};
 use crate::{Actor, Service, ServiceError};
 
@@ -35,11 +36,7 @@ pub struct CreatedKey {
 }
 
 /// Keys as listed: the valid ones, and those revoked, expired or used up recently.
-#[derive(Debug, Default)]
-pub struct KeyListing {
-    pub valid: Vec<AuthKey>,
-    pub recently_invalid: Vec<AuthKey>,
-}
+pub type KeyListing = Listing<AuthKey>;
 
 impl Service {
     /// Creates a pre-authentication key.
@@ -109,20 +106,9 @@ impl Service {
     /// within the configured window. Newest first.
     pub async fn list_auth_keys(&self, actor: &Actor) -> Result<KeyListing, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
-        let now = self.now();
-        let window = self.config.recently_invalid_window;
-        let mut listing = KeyListing::default();
-        for key in self.store.list_auth_keys().await? {
-            if !visible_to(actor, &key) {
-                continue;
-            }
-            if key.check_usable(now).is_ok() {
-                listing.valid.push(key);
-            } else if key.is_recently_invalid(now, window) {
-                listing.recently_invalid.push(key);
-            }
-        }
-        Ok(listing)
+        let keys = self.store.list_auth_keys().await?;
+        let visible = keys.into_iter().filter(|k| visible_to(actor, k));
+        Ok(Listing::sort(visible, self.now(), self.config.recently_invalid_window))
     }
 
     /// Every key visible to `actor`, whatever its state (for `?all=true`-style listings).
@@ -151,20 +137,13 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<AuthKey>, ServiceError> {
         actor.require_scope(Scope::AuthKeys, "revoking auth keys")?;
-        let key = self.auth_key(actor, id).await?;
-        let outcome =
-            self.store.revoke_auth_key(&key.id, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    ServiceError::NotFound { what: "auth key", id: id.to_owned() }
-                }
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(k) = &outcome {
-            tracing::info!(key = %keygate_domain::secret::masked(SecretKind::Auth, k.id.as_str()), "auth key revoked");
-            self.record_audit(actor, AuditAction::KeyRevoke, k.id.as_str(), serde_json::json!({}))
-                .await;
-        }
-        Ok(outcome)
+        // Only keys the actor may see can be revoked: others are "not found".
+        self.auth_key(actor, id).await?;
+        let store = &self.store;
+        self.revoke_credential(actor, id, AuditAction::KeyRevoke, |id, at| async move {
+            store.revoke_auth_key(&id, at).await
+        })
+        .await
     }
 
     /// Checks a key presented by a node, without using it: the key must exist, its secret must
@@ -175,13 +154,12 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<AuthKey, PresentedKeyError> {
-        let token =
-            SecretToken::parse(presented, SecretKind::Auth).map_err(|_| KeyRejected::Unknown)?;
-        let id = AuthKeyId::parse(token.id()).ok_or(KeyRejected::Unknown)?;
-        let key = self.store.find_auth_key(&id).await?.ok_or(KeyRejected::Unknown)?;
-        if !self.pepper.verify(&token, &key.secret_hash) {
-            return Err(KeyRejected::Unknown.into());
-        }
+        let store = &self.store;
+        let key = verify_presented::<AuthKey, _, _>(&self.pepper, presented, |id| async move {
+            store.find_auth_key(&id).await
+        })
+        .await?
+        .ok_or(KeyRejected::Unknown)?;
         key.check_usable(self.now())?;
         Ok(key)
     }

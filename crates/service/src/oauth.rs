@@ -10,11 +10,12 @@
 use keygate_domain::oauth::ACCESS_TOKEN_LIFETIME;
 use keygate_domain::secret::{masked, SecretKind};
 use keygate_domain::{
-    AuditAction, AuthKeySpec, Description, OAuthClient, OAuthClientSpec, OAuthToken, Scope,
-    ScopeSet, SecretToken, TagSet, TokenId,
+    AuditAction, AuthKeySpec, Credential, Description, OAuthClient, OAuthClientSpec, OAuthToken,
+    Scope, ScopeSet, SecretToken, TagSet, TokenId,
 };
 use keygate_store::{RevokeOutcome, StoreError};
 
+use crate::credentials::verify_presented;
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
@@ -157,19 +158,11 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<OAuthClient>, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "OAuth client", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        let outcome =
-            self.store.revoke_oauth_client(&parsed, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(),
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(c) = &outcome {
-            tracing::info!(client = %masked(SecretKind::Client, c.id.as_str()), "OAuth client revoked");
-            let detail = serde_json::json!({});
-            self.record_audit(actor, AuditAction::OAuthClientRevoke, c.id.as_str(), detail).await;
-        }
-        Ok(outcome)
+        let store = &self.store;
+        self.revoke_credential(actor, id, AuditAction::OAuthClientRevoke, |id, at| async move {
+            store.revoke_oauth_client(&id, at).await
+        })
+        .await
     }
 
     /// The client-credentials grant: checks the client secret and issues an access token for
@@ -245,17 +238,17 @@ impl Service {
     /// Authenticates an OAuth access token: known, matching, unexpired, and its client not
     /// revoked.
     pub async fn authenticate_oauth_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let refused = || ServiceError::Unauthenticated;
-        let secret =
-            SecretToken::parse(presented, SecretKind::OAuthToken).map_err(|_| refused())?;
-        let id = TokenId::parse(secret.id()).ok_or_else(refused)?;
-        let token = self.store.find_oauth_token(&id).await?.ok_or_else(refused)?;
-        if !self.pepper.verify(&secret, &token.secret_hash) || !token.is_usable(self.now()) {
-            return Err(refused());
-        }
-        let client = self.store.find_oauth_client(&token.client).await?.ok_or_else(refused)?;
-        if !client.is_usable() {
-            return Err(refused());
+        let store = &self.store;
+        let token =
+            verify_presented::<OAuthToken, _, _>(&self.pepper, presented, |id| async move {
+                store.find_oauth_token(&id).await
+            })
+            .await?
+            .filter(|t| t.is_usable(self.now()))
+            .ok_or(ServiceError::Unauthenticated)?;
+        let client = self.store.find_oauth_client(&token.client).await?;
+        if !client.is_some_and(|c| c.is_usable(self.now())) {
+            return Err(ServiceError::Unauthenticated);
         }
         Ok(Actor::OAuth(OAuthGrant {
             client: token.client,
@@ -269,14 +262,13 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<OAuthClient, AccessTokenError> {
-        let refused = || AccessTokenError::InvalidClient;
-        let secret = SecretToken::parse(presented, SecretKind::Client).map_err(|_| refused())?;
-        let id = TokenId::parse(secret.id()).ok_or_else(refused)?;
-        let client = self.store.find_oauth_client(&id).await?.ok_or_else(refused)?;
-        if !self.pepper.verify(&secret, &client.secret_hash) || !client.is_usable() {
-            return Err(refused());
-        }
-        Ok(client)
+        let store = &self.store;
+        let client =
+            verify_presented::<OAuthClient, _, _>(&self.pepper, presented, |id| async move {
+                store.find_oauth_client(&id).await
+            })
+            .await?;
+        client.filter(|c| c.is_usable(self.now())).ok_or(AccessTokenError::InvalidClient)
     }
 }
 

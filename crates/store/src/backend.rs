@@ -17,10 +17,13 @@ use keygate_domain::{
     Timestamp, TokenId, User, UserId, UserName,
 };
 
+use crate::api_tokens::ApiTokens;
+use crate::auth_keys::{self, AuthKeys};
 use crate::conn::Conn;
-use crate::{
-    api_tokens, auth_keys, nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError,
-};
+use crate::credentials::{self, CredentialTable};
+use crate::oauth_clients::OAuthClients;
+use crate::oauth_tokens::OAuthTokens;
+use crate::{nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError};
 
 /// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
 /// [`crate::PostgresStore`].
@@ -67,15 +70,15 @@ impl<B: Backend> Store for B {
     }
 
     async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError> {
-        auth_keys::insert(&mut *self.writer().await?, key).await
+        credentials::insert::<AuthKeys, _>(&mut *self.writer().await?, key).await
     }
 
     async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError> {
-        auth_keys::find(&mut *self.reader().await?, id).await
+        credentials::find::<AuthKeys, _>(&mut *self.reader().await?, id).await
     }
 
     async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError> {
-        auth_keys::list(&mut *self.reader().await?).await
+        credentials::list::<AuthKeys, _>(&mut *self.reader().await?).await
     }
 
     async fn revoke_auth_key(
@@ -83,10 +86,7 @@ impl<B: Backend> Store for B {
         id: &AuthKeyId,
         at: Timestamp,
     ) -> Result<RevokeOutcome<AuthKey>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = auth_keys::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
+        revoke::<B, AuthKeys>(self, id, at).await
     }
 
     async fn consume_auth_key(
@@ -153,15 +153,15 @@ impl<B: Backend> Store for B {
     }
 
     async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        api_tokens::insert(&mut *self.writer().await?, token).await
+        credentials::insert::<ApiTokens, _>(&mut *self.writer().await?, token).await
     }
 
     async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError> {
-        api_tokens::find(&mut *self.reader().await?, id).await
+        credentials::find::<ApiTokens, _>(&mut *self.reader().await?, id).await
     }
 
     async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        api_tokens::list(&mut *self.reader().await?).await
+        credentials::list::<ApiTokens, _>(&mut *self.reader().await?).await
     }
 
     async fn revoke_api_token(
@@ -169,14 +169,11 @@ impl<B: Backend> Store for B {
         id: &TokenId,
         at: Timestamp,
     ) -> Result<RevokeOutcome<ApiToken>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = api_tokens::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
+        revoke::<B, ApiTokens>(self, id, at).await
     }
 
     async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        api_tokens::touch(&mut *self.writer().await?, id, at).await
+        credentials::touch::<ApiTokens, _>(&mut *self.writer().await?, id, at).await
     }
 
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError> {
@@ -301,18 +298,18 @@ impl<B: Backend> Store for B {
         &self,
         client: &keygate_domain::OAuthClient,
     ) -> Result<(), StoreError> {
-        crate::oauth_clients::insert(&mut *self.writer().await?, client).await
+        credentials::insert::<OAuthClients, _>(&mut *self.writer().await?, client).await
     }
 
     async fn find_oauth_client(
         &self,
         id: &TokenId,
     ) -> Result<Option<keygate_domain::OAuthClient>, StoreError> {
-        crate::oauth_clients::find(&mut *self.reader().await?, id).await
+        credentials::find::<OAuthClients, _>(&mut *self.reader().await?, id).await
     }
 
     async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError> {
-        crate::oauth_clients::list(&mut *self.reader().await?).await
+        credentials::list::<OAuthClients, _>(&mut *self.reader().await?).await
     }
 
     async fn revoke_oauth_client(
@@ -320,32 +317,29 @@ impl<B: Backend> Store for B {
         id: &TokenId,
         at: Timestamp,
     ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = crate::oauth_clients::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
+        revoke::<B, OAuthClients>(self, id, at).await
     }
 
     async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        crate::oauth_clients::touch(&mut *self.writer().await?, id, at).await
+        credentials::touch::<OAuthClients, _>(&mut *self.writer().await?, id, at).await
     }
 
     async fn insert_oauth_token(
         &self,
         token: &keygate_domain::OAuthToken,
     ) -> Result<(), StoreError> {
-        crate::oauth_tokens::insert(&mut *self.writer().await?, token).await
+        credentials::insert::<OAuthTokens, _>(&mut *self.writer().await?, token).await
     }
 
     async fn find_oauth_token(
         &self,
         id: &TokenId,
     ) -> Result<Option<keygate_domain::OAuthToken>, StoreError> {
-        crate::oauth_tokens::find(&mut *self.reader().await?, id).await
+        credentials::find::<OAuthTokens, _>(&mut *self.reader().await?, id).await
     }
 
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
-        crate::oauth_tokens::delete_expired(&mut *self.writer().await?, now).await
+        credentials::delete_expired::<OAuthTokens, _>(&mut *self.writer().await?, now).await
     }
 
     async fn insert_policy_revision(
@@ -385,4 +379,16 @@ impl<B: Backend> Store for B {
         B::commit(tx).await?;
         Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
     }
+}
+
+/// Revokes a credential of table `T` in a transaction (see [`credentials::revoke`]).
+async fn revoke<B: Backend, T: CredentialTable>(
+    backend: &B,
+    id: &<T::Value as keygate_domain::Credential>::Id,
+    at: Timestamp,
+) -> Result<RevokeOutcome<T::Value>, StoreError> {
+    let mut tx = backend.begin().await?;
+    let outcome = credentials::revoke::<T, _>(&mut *tx, id, at).await?;
+    B::commit(tx).await?;
+    Ok(outcome)
 }

@@ -20,7 +20,7 @@
 use keygate_domain::Timestamp;
 
 use crate::conn::Conn;
-use crate::StoreError;
+use crate::{StoreError, Unique};
 
 /// A stored revision of the policy file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub(crate) async fn insert<C: Conn>(
         )
         .await
         .map_err(|e| StoreError::from_write(e, "policy revision"))?;
-    row.map(PolicyRevision::from).ok_or(StoreError::Conflict("policy revision"))
+    row.map(PolicyRevision::from).ok_or(StoreError::Conflict(Unique::PolicyRevision))
 }
 
 pub(crate) async fn find_latest<C: Conn>(c: &mut C) -> Result<Option<PolicyRevision>, StoreError> {

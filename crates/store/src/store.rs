@@ -21,6 +21,16 @@ pub enum RevokeOutcome<T> {
     AlreadyRevoked(T),
 }
 
+impl<T> RevokeOutcome<T> {
+    /// The value, and whether it had been revoked before.
+    pub fn into_parts(self) -> (T, bool) {
+        match self {
+            RevokeOutcome::Revoked(value) => (value, false),
+            RevokeOutcome::AlreadyRevoked(value) => (value, true),
+        }
+    }
+}
+
 /// Result of trying to use a key once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumeOutcome<T> {

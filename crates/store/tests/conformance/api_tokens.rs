@@ -1,7 +1,7 @@
 //! API tokens: insert, find, list, revoke, touch.
 
 use keygate_domain::{ApiToken, Description, SecretHash, TokenId, UserId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{RevokeOutcome, StoreError, Unique};
 
 use crate::support::{conformance, user, TestDb, DAY, MINUTE, T0};
 
@@ -50,7 +50,7 @@ async fn api_token_ids_are_unique(db: TestDb) {
     let alice = user(&db, "alice").await;
     db.store.insert_api_token(&token(1, alice.id)).await.unwrap();
     let got = db.store.insert_api_token(&token(1, alice.id)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("api token id"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::ApiTokenId))), "{got:?}");
 }
 
 async fn a_token_of_an_unknown_user_is_refused(db: TestDb) {

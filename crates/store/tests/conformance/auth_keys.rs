@@ -1,7 +1,7 @@
 //! Pre-authentication keys: insert, find, list, revoke, and every field's round trip.
 
 use keygate_domain::{AuthKeySpec, Description, TagSet, UserId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{RevokeOutcome, StoreError, Unique};
 
 use crate::support::{
     auth_key, conformance, key_id, one_off, reusable, stored_key, user, TestDb, DAY, MINUTE, T0,
@@ -60,7 +60,7 @@ async fn auth_key_ids_are_unique(db: TestDb) {
     let mut same_id = auth_key(2, None, reusable(None));
     same_id.id = key.id.clone();
     let got = db.store.insert_auth_key(&same_id).await;
-    assert!(matches!(got, Err(StoreError::Conflict("auth key id"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::AuthKeyId))), "{got:?}");
     assert_eq!(db.store.find_auth_key(&key.id).await.unwrap(), Some(key));
 }
 

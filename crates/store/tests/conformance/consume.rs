@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keygate_domain::{AuthKey, KeyRejected, NodeOwner};
-use keygate_store::{ConsumeOutcome, StoreError};
+use keygate_store::{ConsumeOutcome, StoreError, Unique};
 use tokio::sync::Barrier;
 
 use crate::support::{
@@ -173,7 +173,7 @@ async fn enrolling_with_a_conflicting_node_does_not_count_the_use(db: TestDb) {
     // A different machine that was handed the same IPv4 address.
     let clash = keygate_domain::NewNode { ipv4: existing.ipv4, ..new_node(2, owner.clone()) };
     let got = db.store.insert_node_consuming_key(&clash, &key.id, T0.plus(MINUTE)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("node ipv4"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::NodeIpv4))), "{got:?}");
     assert_eq!(reload(&db, &key).await, key, "the use was rolled back");
     assert_eq!(db.store.list_nodes().await.unwrap(), vec![existing]);
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keygate_domain::{AuthKey, KeyRejected, Node, NodeId, NodeKey, NodeOwner, TagSet};
-use keygate_store::{ConsumeOutcome, StoreError};
+use keygate_store::{ConsumeOutcome, StoreError, Unique};
 use tokio::sync::Barrier;
 
 use crate::support::{
@@ -93,7 +93,7 @@ async fn re_enrolling_into_a_taken_node_key_does_not_count_the_use(db: TestDb) {
     let clash = Node { node_key: other.node_key, ..re_enrolled(&node, &key, owner, 0) };
 
     let got = db.store.update_node_consuming_key(&clash, &key.id, T0.plus(MINUTE)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("node node_key"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::NodeNodeKey))), "{got:?}");
     assert_eq!(reload(&db, &key).await, key, "the use was rolled back");
     assert_eq!(db.store.get_node(node.id).await.unwrap(), node);
 }

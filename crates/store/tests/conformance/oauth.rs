@@ -1,7 +1,7 @@
 //! OAuth clients and their access tokens: insert, find, list, revoke, touch, expiry clean-up.
 
 use keygate_domain::{Description, OAuthClient, OAuthToken, ScopeSet, SecretHash, TagSet, TokenId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{RevokeOutcome, StoreError, Unique};
 
 use crate::support::{conformance, TestDb, DAY, MINUTE, T0};
 
@@ -67,7 +67,7 @@ async fn oauth_clients_round_trip_and_list_newest_first(db: TestDb) {
 async fn oauth_client_ids_are_unique(db: TestDb) {
     db.store.insert_oauth_client(&client(1)).await.unwrap();
     let got = db.store.insert_oauth_client(&client(1)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("oauth client id"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::OAuthClientId))), "{got:?}");
 }
 
 async fn revoking_an_oauth_client_is_idempotent(db: TestDb) {
@@ -110,7 +110,7 @@ async fn oauth_tokens_round_trip_and_need_their_client(db: TestDb) {
     assert_eq!(db.store.find_oauth_token(&t.id).await.unwrap(), Some(t.clone()));
     assert_eq!(db.store.find_oauth_token(&id(9)).await.unwrap(), None);
     let again = db.store.insert_oauth_token(&t).await;
-    assert!(matches!(again, Err(StoreError::Conflict("oauth token id"))), "{again:?}");
+    assert!(matches!(again, Err(StoreError::Conflict(Unique::OAuthTokenId))), "{again:?}");
 }
 
 async fn expired_oauth_tokens_are_deleted(db: TestDb) {
