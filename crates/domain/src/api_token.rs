@@ -1,7 +1,7 @@
 //! API access tokens: credentials for the REST API and the CLI's remote mode.
 
-use crate::credential::revoked_or_expired;
-use crate::{Credential, Description, SecretHash, SecretKind, Timestamp, TokenId, UserId};
+use crate::credential::{credential, revoked_or_expired};
+use crate::{Description, SecretHash, SecretKind, Timestamp, TokenId, UserId};
 
 /// An API access token as stored. It acts with the permissions of its user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,27 +40,9 @@ impl ApiToken {
     }
 }
 
-impl Credential for ApiToken {
-    type Id = TokenId;
-    const KIND: SecretKind = SecretKind::Api;
-    const NAME: &'static str = "API token";
-
-    fn id(&self) -> &TokenId {
-        &self.id
-    }
-    fn secret_hash(&self) -> &SecretHash {
-        &self.secret_hash
-    }
-    fn created(&self) -> Timestamp {
-        self.created
-    }
-    fn creator(&self) -> Option<UserId> {
-        Some(self.user)
-    }
-    fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
-        revoked_or_expired(self.revoked_at, self.expires, now)
-    }
-}
+credential!(ApiToken, TokenId, SecretKind::Api, "API token", |token, now| {
+    revoked_or_expired(token.revoked_at, token.expires, now)
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! Pre-authentication keys: what they are, and every rule about when they may be used.
 
+use crate::credential::credential;
 use crate::{
-    AuthKeyId, Credential, Description, KeyLifetime, SecretHash, SecretKind, TagSet, Timestamp,
-    UserId,
+    AuthKeyId, Description, KeyLifetime, SecretHash, SecretKind, TagSet, Timestamp, UserId,
 };
 
 /// The options a key is created with, already validated field by field.
@@ -176,39 +176,22 @@ impl AuthKey {
     }
 }
 
-impl Credential for AuthKey {
-    type Id = AuthKeyId;
-    const KIND: SecretKind = SecretKind::Auth;
-    const NAME: &'static str = "auth key";
-
-    fn id(&self) -> &AuthKeyId {
-        &self.id
+// Invalid since its revocation, the use that used it up, or its expiry.
+credential!(AuthKey, AuthKeyId, SecretKind::Auth, "auth key", |key, now| {
+    match key.state(now) {
+        KeyState::Valid => None,
+        KeyState::Revoked => key.revoked_at,
+        KeyState::UsedUp => key.last_used_at.or(Some(key.created)),
+        KeyState::Expired => Some(key.expires),
     }
-    fn secret_hash(&self) -> &SecretHash {
-        &self.secret_hash
-    }
-    fn created(&self) -> Timestamp {
-        self.created
-    }
-    fn creator(&self) -> Option<UserId> {
-        self.creator
-    }
-    /// Its revocation time, the last use that used it up, or the expiry.
-    fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
-        match self.state(now) {
-            KeyState::Valid => None,
-            KeyState::Revoked => self.revoked_at,
-            KeyState::UsedUp => self.last_used_at.or(Some(self.created)),
-            KeyState::Expired => Some(self.expires),
-        }
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::Credential;
 
     const DAY: Duration = Duration::from_secs(86_400);
 

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{SecretHash, SecretKind, Timestamp, UserId};
+use crate::{SecretHash, SecretKind, Timestamp};
 
 /// The public id of a credential (`k…` or `t…`, see `id.rs`).
 pub trait CredentialId: Clone + fmt::Display + fmt::Debug + Send + Sync + 'static {
@@ -34,9 +34,6 @@ pub trait Credential: Clone + fmt::Debug + Send + Sync + 'static {
     fn id(&self) -> &Self::Id;
     /// The peppered HMAC of its secret.
     fn secret_hash(&self) -> &SecretHash;
-    fn created(&self) -> Timestamp;
-    /// The user it belongs to; `None` when it belongs to the tailnet.
-    fn creator(&self) -> Option<UserId>;
     /// When it stopped being usable, if it has at `now`: its revocation, its expiry, or the
     /// use that used it up.
     fn invalid_since(&self, now: Timestamp) -> Option<Timestamp>;
@@ -62,3 +59,29 @@ pub fn revoked_or_expired(
 ) -> Option<Timestamp> {
     revoked_at.or((now >= expires).then_some(expires))
 }
+
+/// Implements [`Credential`] for a struct with `id` and `secret_hash` fields:
+/// `credential!(Type, IdType, SecretKind::…, "name", |value, now| <invalid_since>)`.
+macro_rules! credential {
+    ($type:ty, $id:ty, $kind:expr, $name:literal, |$value:ident, $now:ident| $invalid_since:expr) => {
+        impl $crate::Credential for $type {
+            type Id = $id;
+            const KIND: $crate::SecretKind = $kind;
+            const NAME: &'static str = $name;
+
+            fn id(&self) -> &$id {
+                &self.id
+            }
+
+            fn secret_hash(&self) -> &$crate::SecretHash {
+                &self.secret_hash
+            }
+
+            fn invalid_since(&self, $now: $crate::Timestamp) -> Option<$crate::Timestamp> {
+                let $value = self;
+                $invalid_since
+            }
+        }
+    };
+}
+pub(crate) use credential;

@@ -7,10 +7,8 @@
 
 use std::time::Duration;
 
-use crate::{
-    Credential, Description, Scope, ScopeSet, SecretHash, SecretKind, TagSet, Timestamp, TokenId,
-    UserId,
-};
+use crate::credential::credential;
+use crate::{Description, Scope, ScopeSet, SecretHash, SecretKind, TagSet, Timestamp, TokenId};
 
 /// How long an access token is accepted (Tailscale's: one hour).
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -65,28 +63,10 @@ pub struct OAuthClient {
     pub secret_hash: SecretHash,
 }
 
-/// An OAuth client belongs to the tailnet, and does not expire: it is revoked.
-impl Credential for OAuthClient {
-    type Id = TokenId;
-    const KIND: SecretKind = SecretKind::Client;
-    const NAME: &'static str = "OAuth client";
-
-    fn id(&self) -> &TokenId {
-        &self.id
-    }
-    fn secret_hash(&self) -> &SecretHash {
-        &self.secret_hash
-    }
-    fn created(&self) -> Timestamp {
-        self.created
-    }
-    fn creator(&self) -> Option<UserId> {
-        None
-    }
-    fn invalid_since(&self, _now: Timestamp) -> Option<Timestamp> {
-        self.revoked_at
-    }
-}
+// An OAuth client does not expire: it is revoked.
+credential!(OAuthClient, TokenId, SecretKind::Client, "OAuth client", |client, _now| {
+    client.revoked_at
+});
 
 /// An access token obtained from an OAuth client, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,33 +83,16 @@ pub struct OAuthToken {
     pub secret_hash: SecretHash,
 }
 
-/// An access token lives until its expiry (its client's state aside); it is not revoked on
-/// its own, and belongs to the tailnet like its client.
-impl Credential for OAuthToken {
-    type Id = TokenId;
-    const KIND: SecretKind = SecretKind::OAuthToken;
-    const NAME: &'static str = "OAuth token";
-
-    fn id(&self) -> &TokenId {
-        &self.id
-    }
-    fn secret_hash(&self) -> &SecretHash {
-        &self.secret_hash
-    }
-    fn created(&self) -> Timestamp {
-        self.created
-    }
-    fn creator(&self) -> Option<UserId> {
-        None
-    }
-    fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
-        (now >= self.expires).then_some(self.expires)
-    }
-}
+// An access token lives until its expiry (its client's state aside); it is not revoked on its
+// own.
+credential!(OAuthToken, TokenId, SecretKind::OAuthToken, "OAuth token", |token, now| {
+    (now >= token.expires).then_some(token.expires)
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
 
     fn spec(scopes: &str, tags: &str) -> OAuthClientSpec {
         OAuthClientSpec {
