@@ -156,12 +156,12 @@ impl Client {
             tokio::time::timeout(REQUEST_TIMEOUT, self.send(method, path, accept, body))
                 .await
                 .map_err(|_| {
-                    anyhow!(
-                        "{} did not answer within {} seconds",
-                        self.describe(),
-                        REQUEST_TIMEOUT.as_secs()
-                    )
-                })??;
+                anyhow!(
+                    "{} did not answer within {} seconds",
+                    self.describe(),
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })??;
         if !status.is_success() {
             return Err(self.error_from(status, &bytes));
         }
