@@ -120,6 +120,24 @@ impl<B: Backend> Store for B {
         Ok(ConsumeOutcome::Consumed { key, value: node })
     }
 
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError> {
+        let mut tx = self.begin().await?;
+        // As in `insert_node_consuming_key`: any early return drops `tx` uncommitted, so a
+        // rejected key writes nothing and a failed update un-counts the use.
+        let key = match auth_keys::consume(&mut *tx, key, now).await? {
+            Ok(key) => key,
+            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
+        };
+        nodes::update(&mut *tx, node).await?;
+        B::commit(tx).await?;
+        Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
+    }
+
     async fn insert_node(&self, node: &NewNode) -> Result<Node, StoreError> {
         nodes::insert(&mut *self.writer().await?, node).await
     }
@@ -278,7 +296,7 @@ impl<B: Backend> Store for B {
         Ok(outcome)
     }
 
-    // ---- audit log and OAuth ----
+    // ---- audit log, OAuth clients and their access tokens ----
 
     async fn insert_audit_event(
         &self,
@@ -358,26 +376,6 @@ impl<B: Backend> Store for B {
 
     async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError> {
         crate::policies::list(&mut *self.reader().await?).await
-    }
-
-    // ---- node lifecycle ----
-
-    async fn update_node_consuming_key(
-        &self,
-        node: &Node,
-        key: &AuthKeyId,
-        now: Timestamp,
-    ) -> Result<ConsumeOutcome<Node>, StoreError> {
-        let mut tx = self.begin().await?;
-        // As in `insert_node_consuming_key`: any early return drops `tx` uncommitted, so a
-        // rejected key writes nothing and a failed update un-counts the use.
-        let key = match auth_keys::consume(&mut *tx, key, now).await? {
-            Ok(key) => key,
-            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
-        };
-        nodes::update(&mut *tx, node).await?;
-        B::commit(tx).await?;
-        Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
     }
 }
 

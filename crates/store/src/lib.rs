@@ -5,11 +5,18 @@
 //! guarded updates that make those rules race-free; deciding what to do is the service
 //! layer's job. It knows nothing of HTTP, Noise or the service layer.
 //!
-//! Layout: one module per table (`users`, `auth_keys`, `api_tokens`, `nodes`, `settings`)
-//! holds that table's row struct, its conversion to and from the domain type, and its SQL,
-//! written once for both databases. `backend` implements [`Store`] once on top of them;
-//! `sqlite` and `postgres` only open connections. The schemas live in `migrations/sqlite`
-//! and `migrations/postgres`, kept column for column alike (a conformance test checks).
+//! Layout: one module per table (`users`, `nodes`, `settings`, `policies`, `audit_events`,
+//! `console_admins`, `console_sessions`, `console_setup_tokens`, and the credential tables
+//! `auth_keys`, `api_tokens`, `oauth_clients`, `oauth_tokens`) holds that table's row struct,
+//! its conversion to and from the domain type, and its SQL, written once for both databases.
+//! The credential tables share one implementation of insert, find, list, revoke, touch and
+//! delete-expired (`credentials`); each says only its name, columns and row mapping
+//! (`CredentialTable`), plus what is its own (the guarded consume of an auth key). `conn` is
+//! the seam between that shared SQL and the two drivers; `error` turns driver errors into
+//! [`StoreError`], naming violated unique constraints as [`Unique`]. `backend` implements
+//! [`Store`] once on top of the table modules; `sqlite` and `postgres` only open connections.
+//! The schemas live in `migrations/sqlite` and `migrations/postgres`, kept column for column
+//! alike (a conformance test checks).
 
 mod api_tokens;
 mod audit_events;

@@ -1,5 +1,10 @@
 //! The storage interface every backend implements.
 //!
+//! Sections: users; pre-authentication keys; nodes; API tokens; settings; console admins,
+//! sessions and setup tokens; audit log; OAuth clients and their access tokens; ACL policy
+//! file. The credential methods (keys, tokens, OAuth) are one-line calls of the shared
+//! implementation in `credentials.rs`.
+//!
 //! Naming: `insert_*` creates, `get_*` errors with [`StoreError::NotFound`] when missing,
 //! `find_*` returns `Option`, `list_*` returns everything, `update_*` and `delete_*` change.
 //! Each method is one transaction.
@@ -47,7 +52,7 @@ pub trait Store: Send + Sync + 'static {
     fn backend_name(&self) -> &'static str;
 
     // ---- users ----
-    /// Creates a user; [`StoreError::Conflict`]`("user name")` when the name is taken.
+    /// Creates a user; [`StoreError::Conflict`]`(`[`crate::Unique::UserName`]`)` when the name is taken.
     async fn insert_user(&self, name: &UserName, created: Timestamp) -> Result<User, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
     async fn find_user_by_name(&self, name: &UserName) -> Result<Option<User>, StoreError>;
@@ -55,7 +60,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
     // ---- pre-authentication keys ----
-    /// Stores a new key; [`StoreError::Conflict`]`("auth key id")` if the id exists.
+    /// Stores a new key; [`StoreError::Conflict`]`(`[`crate::Unique::AuthKeyId`]`)` if the id exists.
     async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError>;
     async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError>;
     /// All keys, newest first.
@@ -79,10 +84,20 @@ pub trait Store: Send + Sync + 'static {
     // ---- nodes ----
     /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
     /// does, and inserts `node`. If the key is rejected nothing is written; if the insert
-    /// fails (for example [`StoreError::Conflict`]`("node ipv4")`) the use is not counted.
+    /// fails (for example [`StoreError::Conflict`]`(`[`crate::Unique::NodeIpv4`]`)`) the use is not counted.
     async fn insert_node_consuming_key(
         &self,
         node: &NewNode,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError>;
+    /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
+    /// does, and writes every field of `node` (found by id), for a known machine enrolling
+    /// again with a new key. If the key is rejected nothing is written; if the update fails
+    /// ([`StoreError::NotFound`]`("node")`, a conflict) the use is not counted.
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
         key: &AuthKeyId,
         now: Timestamp,
     ) -> Result<ConsumeOutcome<Node>, StoreError>;
@@ -119,7 +134,7 @@ pub trait Store: Send + Sync + 'static {
     async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError>;
 
     // ---- console admins, sessions and setup tokens (admin web console) ----
-    /// Creates a console admin; [`StoreError::Conflict`]`("console admin name")` when taken.
+    /// Creates a console admin; [`StoreError::Conflict`]`(`[`crate::Unique::ConsoleAdminName`]`)` when taken.
     async fn insert_console_admin(
         &self,
         name: &UserName,
@@ -170,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &crate::PasswordHash,
     ) -> Result<crate::SetupOutcome, StoreError>;
 
-    // ---- audit log and OAuth (issue 5: REST API credentials and audit) ----
+    // ---- audit log ----
     /// Appends an entry to the audit log; the entry as stored (with its id).
     async fn insert_audit_event(
         &self,
@@ -181,7 +196,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &keygate_domain::AuditFilter,
     ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError>;
-    /// Stores a new OAuth client; [`StoreError::Conflict`]`("oauth client id")` if the id exists.
+    // ---- OAuth clients and their access tokens ----
+    /// Stores a new OAuth client; [`StoreError::Conflict`]`(`[`crate::Unique::OAuthClientId`]`)` if the id exists.
     async fn insert_oauth_client(
         &self,
         client: &keygate_domain::OAuthClient,
@@ -201,7 +217,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the client obtained an access token.
     async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
     /// Stores a new access token; [`StoreError::NotFound`]`("oauth client")` for an unknown
-    /// client, [`StoreError::Conflict`]`("oauth token id")` if the id exists.
+    /// client, [`StoreError::Conflict`]`(`[`crate::Unique::OAuthTokenId`]`)` if the id exists.
     async fn insert_oauth_token(
         &self,
         token: &keygate_domain::OAuthToken,
@@ -213,9 +229,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes access tokens that expired at or before `now`; how many were deleted.
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
 
-    // ---- ACL policy file (issue 7: policy engine) ----
+    // ---- ACL policy file ----
     /// Saves a revision of the policy file if its `parent` is the newest revision (0 when none
-    /// was saved yet); [`StoreError::Conflict`]`("policy revision")` otherwise, so that of two
+    /// was saved yet); [`StoreError::Conflict`]`(`[`crate::Unique::PolicyRevision`]`)` otherwise, so that of two
     /// saves made from the same revision exactly one is stored.
     async fn insert_policy_revision(
         &self,
@@ -227,16 +243,4 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<crate::PolicyRevision>, StoreError>;
     /// Every revision, newest first.
     async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError>;
-
-    // ---- node lifecycle (issue 4) ----
-    /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
-    /// does, and writes every field of `node` (found by id), for a known machine enrolling
-    /// again with a new key. If the key is rejected nothing is written; if the update fails
-    /// ([`StoreError::NotFound`]`("node")`, a conflict) the use is not counted.
-    async fn update_node_consuming_key(
-        &self,
-        node: &Node,
-        key: &AuthKeyId,
-        now: Timestamp,
-    ) -> Result<ConsumeOutcome<Node>, StoreError>;
 }
