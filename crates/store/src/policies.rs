@@ -11,7 +11,7 @@
 //! - PostgreSQL, READ COMMITTED: both statements may see the same newest revision, but the
 //!   unique constraint on `parent` makes the second wait for the first and then fail.
 //!
-//! Either way the loser gets [`StoreError::Conflict`]`("policy revision")`, which the service
+//! Either way the loser gets [`StoreError::Conflict`] (`Unique::PolicyRevision`), which the service
 //! turns into HTTP 412 for a client that sent `If-Match`, or a retry for one that did not.
 //!
 //! The types live here rather than in the domain: they carry no rules; the policy's rules are

@@ -52,7 +52,7 @@ pub trait Store: Send + Sync + 'static {
     fn backend_name(&self) -> &'static str;
 
     // ---- users ----
-    /// Creates a user; [`StoreError::Conflict`]`(`[`crate::Unique::UserName`]`)` when the name is taken.
+    /// Creates a user; [`StoreError::Conflict`] (`Unique::UserName`) when the name is taken.
     async fn insert_user(&self, name: &UserName, created: Timestamp) -> Result<User, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
     async fn find_user_by_name(&self, name: &UserName) -> Result<Option<User>, StoreError>;
@@ -60,7 +60,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
     // ---- pre-authentication keys ----
-    /// Stores a new key; [`StoreError::Conflict`]`(`[`crate::Unique::AuthKeyId`]`)` if the id exists.
+    /// Stores a new key; [`StoreError::Conflict`] ([`crate::Unique::AuthKeyId`]) if the id exists.
     async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError>;
     async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError>;
     /// All keys, newest first.
@@ -84,7 +84,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- nodes ----
     /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
     /// does, and inserts `node`. If the key is rejected nothing is written; if the insert
-    /// fails (for example [`StoreError::Conflict`]`(`[`crate::Unique::NodeIpv4`]`)`) the use is not counted.
+    /// fails (for example [`StoreError::Conflict`] (`Unique::NodeIpv4`)) the use is not counted.
     async fn insert_node_consuming_key(
         &self,
         node: &NewNode,
@@ -134,7 +134,7 @@ pub trait Store: Send + Sync + 'static {
     async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError>;
 
     // ---- console admins, sessions and setup tokens (admin web console) ----
-    /// Creates a console admin; [`StoreError::Conflict`]`(`[`crate::Unique::ConsoleAdminName`]`)` when taken.
+    /// Creates a console admin; [`StoreError::Conflict`] (`Unique::ConsoleAdminName`) when taken.
     async fn insert_console_admin(
         &self,
         name: &UserName,
@@ -197,7 +197,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &keygate_domain::AuditFilter,
     ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError>;
     // ---- OAuth clients and their access tokens ----
-    /// Stores a new OAuth client; [`StoreError::Conflict`]`(`[`crate::Unique::OAuthClientId`]`)` if the id exists.
+    /// Stores a new OAuth client; [`StoreError::Conflict`] (`Unique::OAuthClientId`) if the id exists.
     async fn insert_oauth_client(
         &self,
         client: &keygate_domain::OAuthClient,
@@ -217,7 +217,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the client obtained an access token.
     async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
     /// Stores a new access token; [`StoreError::NotFound`]`("oauth client")` for an unknown
-    /// client, [`StoreError::Conflict`]`(`[`crate::Unique::OAuthTokenId`]`)` if the id exists.
+    /// client, [`StoreError::Conflict`] ([`crate::Unique::OAuthTokenId`]) if the id exists.
     async fn insert_oauth_token(
         &self,
         token: &keygate_domain::OAuthToken,
@@ -231,7 +231,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- ACL policy file ----
     /// Saves a revision of the policy file if its `parent` is the newest revision (0 when none
-    /// was saved yet); [`StoreError::Conflict`]`(`[`crate::Unique::PolicyRevision`]`)` otherwise, so that of two
+    /// was saved yet); [`StoreError::Conflict`] (`Unique::PolicyRevision`) otherwise, so that of two
     /// saves made from the same revision exactly one is stored.
     async fn insert_policy_revision(
         &self,
