@@ -4,9 +4,8 @@ use keygate_domain::secret::SecretKind;
 use keygate_domain::{
     ApiToken, AuditAction, Credential, Description, KeyLifetime, SecretToken, TokenId,
 };
-use keygate_store::RevokeOutcome;
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome};
 
-use crate::credentials::verify_presented;
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
@@ -54,7 +53,7 @@ impl Service {
             last_used_at: None,
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_api_token(&token).await?;
+        self.store.insert_credential(&token).await?;
         tracing::info!(token = %secret.masked(), user = %user.name, "API token created");
         let detail = serde_json::json!({ "user": user.name.as_str(), "expires": token.expires.to_rfc3339() });
         self.record_audit(actor, AuditAction::TokenCreate, token.id.as_str(), detail).await;
@@ -64,7 +63,7 @@ impl Service {
     /// All tokens. Admins only.
     pub async fn list_api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, ServiceError> {
         require_admin(actor)?;
-        Ok(self.store.list_api_tokens().await?)
+        Ok(Credentials::<ApiToken>::list_credentials(&*self.store).await?)
     }
 
     /// Revokes a token; idempotent. Admins only.
@@ -74,27 +73,21 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<ApiToken>, ServiceError> {
         require_admin(actor)?;
-        let store = &self.store;
-        self.revoke_credential(actor, id, AuditAction::TokenRevoke, |id, at| async move {
-            store.revoke_api_token(&id, at).await
-        })
-        .await
+        self.revoke_credential::<ApiToken>(actor, id, AuditAction::TokenRevoke).await
     }
 
     /// Authenticates a request's token. Every failure is the same
     /// [`ServiceError::Unauthenticated`], so callers cannot probe which part was wrong.
     pub async fn authenticate_api_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let store = &self.store;
-        let stored = verify_presented::<ApiToken, _, _>(&self.pepper, presented, |id| async move {
-            store.find_api_token(&id).await
-        })
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
+        let stored = self
+            .verify_presented::<ApiToken>(presented)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         let now = self.now();
         if !stored.is_usable(now) {
             return Err(ServiceError::Unauthenticated);
         }
-        self.store.touch_api_token(&stored.id, now).await?;
+        RevocableCredentials::<ApiToken>::touch_credential(&*self.store, &stored.id, now).await?;
         Ok(Actor::User(stored.user))
     }
 }

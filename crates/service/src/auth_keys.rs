@@ -5,9 +5,9 @@ use keygate_domain::{
     AuditAction, AuthKey, AuthKeyId, AuthKeySpec, Description, KeyLifetime, KeyRejected, Scope,
     SecretToken, TagSet, User,
 };
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{Credentials, RevokeOutcome, StoreError};
 
-use crate::credentials::{verify_presented, Listing};
+use crate::credentials::Listing;
 use crate::random::{id_bytes, secret_bytes};
 use crate::{Actor, Service, ServiceError};
 
@@ -82,7 +82,7 @@ impl Service {
                 self.pepper.hash(&secret),
                 now,
             );
-            match self.store.insert_auth_key(&key).await {
+            match self.store.insert_credential(&key).await {
                 Ok(()) => {
                     tracing::info!(key = %secret.masked(), user = %owner, reusable = key.reusable,
                         ephemeral = key.ephemeral, tags = %key.tags, "auth key created");
@@ -106,7 +106,7 @@ impl Service {
     /// within the configured window. Newest first.
     pub async fn list_auth_keys(&self, actor: &Actor) -> Result<KeyListing, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
-        let keys = self.store.list_auth_keys().await?;
+        let keys = Credentials::<AuthKey>::list_credentials(&*self.store).await?;
         let visible = keys.into_iter().filter(|k| visible_to(actor, k));
         Ok(Listing::sort(visible, self.now(), self.config.recently_invalid_window))
     }
@@ -114,18 +114,18 @@ impl Service {
     /// Every key visible to `actor`, whatever its state (for `?all=true`-style listings).
     pub async fn all_auth_keys(&self, actor: &Actor) -> Result<Vec<AuthKey>, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
-        let keys = self.store.list_auth_keys().await?;
+        let keys = Credentials::<AuthKey>::list_credentials(&*self.store).await?;
         Ok(keys.into_iter().filter(|k| visible_to(actor, k)).collect())
     }
 
     /// One key by its public id.
     pub async fn auth_key(&self, actor: &Actor, id: &str) -> Result<AuthKey, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "reading auth keys")?;
-        let not_found = || ServiceError::NotFound { what: "auth key", id: id.to_owned() };
-        let parsed = AuthKeyId::parse(id).ok_or_else(not_found)?;
-        match self.store.find_auth_key(&parsed).await? {
-            Some(k) if visible_to(actor, &k) => Ok(k),
-            _ => Err(not_found()),
+        let key = self.credential::<AuthKey>(id).await?;
+        if visible_to(actor, &key) {
+            Ok(key)
+        } else {
+            Err(ServiceError::NotFound { what: "auth key", id: id.to_owned() })
         }
     }
 
@@ -139,11 +139,7 @@ impl Service {
         actor.require_scope(Scope::AuthKeys, "revoking auth keys")?;
         // Only keys the actor may see can be revoked: others are "not found".
         self.auth_key(actor, id).await?;
-        let store = &self.store;
-        self.revoke_credential(actor, id, AuditAction::KeyRevoke, |id, at| async move {
-            store.revoke_auth_key(&id, at).await
-        })
-        .await
+        self.revoke_credential::<AuthKey>(actor, id, AuditAction::KeyRevoke).await
     }
 
     /// Checks a key presented by a node, without using it: the key must exist, its secret must
@@ -154,12 +150,7 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<AuthKey, PresentedKeyError> {
-        let store = &self.store;
-        let key = verify_presented::<AuthKey, _, _>(&self.pepper, presented, |id| async move {
-            store.find_auth_key(&id).await
-        })
-        .await?
-        .ok_or(KeyRejected::Unknown)?;
+        let key = self.verify_presented::<AuthKey>(presented).await?.ok_or(KeyRejected::Unknown)?;
         key.check_usable(self.now())?;
         Ok(key)
     }

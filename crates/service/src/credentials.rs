@@ -3,12 +3,11 @@
 //! Each kind's module (`auth_keys`, `api_tokens`, `oauth`) keeps what is its own: who may
 //! create one, with which options, and what using it means.
 
-use std::future::Future;
 use std::time::Duration;
 
 use keygate_domain::secret::masked;
-use keygate_domain::{AuditAction, Credential, CredentialId, Pepper, SecretToken, Timestamp};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_domain::{AuditAction, Credential, CredentialId, SecretToken, Timestamp};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome, Store, StoreError};
 
 use crate::{Actor, Service, ServiceError};
 
@@ -41,44 +40,50 @@ impl<C: Credential> Listing<C> {
     }
 }
 
-/// The stored credential whose secret `presented` is, if it is one: text of kind `C::KIND`,
-/// an id of the kind, a stored row (`find`), and a secret matching its peppered hash
-/// (compared in constant time). Whether it is still usable is the caller's question.
-/// `None` for every other case alike, so that callers answer one uniform refusal.
-pub(crate) async fn verify_presented<C, F, Fut>(
-    pepper: &Pepper,
-    presented: &str,
-    find: F,
-) -> Result<Option<C>, StoreError>
-where
-    C: Credential,
-    F: FnOnce(C::Id) -> Fut,
-    Fut: Future<Output = Result<Option<C>, StoreError>>,
-{
-    let Ok(secret) = SecretToken::parse(presented, C::KIND) else { return Ok(None) };
-    let Some(id) = C::Id::parse(secret.id()) else { return Ok(None) };
-    let stored = find(id).await?;
-    Ok(stored.filter(|c| pepper.verify(&secret, c.secret_hash())))
-}
-
 impl Service {
-    /// Revokes the credential `id` with `revoke` (the store's revocation of its kind), then
-    /// logs and audits it as `action` unless it had been revoked before. An unknown id is
-    /// [`ServiceError::NotFound`].
-    pub(crate) async fn revoke_credential<C, Fut>(
+    /// The stored credential whose secret `presented` is, if it is one: text of kind
+    /// `C::KIND`, an id of the kind, a stored row, and a secret matching its peppered hash
+    /// (compared in constant time). Whether it is still usable is the caller's question.
+    /// `None` for every other case alike, so that callers answer one uniform refusal.
+    pub(crate) async fn verify_presented<C>(&self, presented: &str) -> Result<Option<C>, StoreError>
+    where
+        C: Credential,
+        dyn Store: Credentials<C>,
+    {
+        let Ok(secret) = SecretToken::parse(presented, C::KIND) else { return Ok(None) };
+        let Some(id) = C::Id::parse(secret.id()) else { return Ok(None) };
+        let stored = Credentials::<C>::find_credential(&*self.store, &id).await?;
+        Ok(stored.filter(|c| self.pepper.verify(&secret, c.secret_hash())))
+    }
+
+    /// One credential of kind `C` by its id; [`ServiceError::NotFound`] when there is none.
+    pub(crate) async fn credential<C>(&self, id: &str) -> Result<C, ServiceError>
+    where
+        C: Credential,
+        dyn Store: Credentials<C>,
+    {
+        let not_found = || ServiceError::NotFound { what: C::NAME, id: id.to_owned() };
+        let parsed = C::Id::parse(id).ok_or_else(not_found)?;
+        Credentials::<C>::find_credential(&*self.store, &parsed).await?.ok_or_else(not_found)
+    }
+
+    /// Revokes the credential `id`, then logs and audits it as `action` unless it had been
+    /// revoked before. An unknown id is [`ServiceError::NotFound`].
+    pub(crate) async fn revoke_credential<C>(
         &self,
         actor: &Actor,
         id: &str,
         action: AuditAction,
-        revoke: impl FnOnce(C::Id, Timestamp) -> Fut,
     ) -> Result<RevokeOutcome<C>, ServiceError>
     where
         C: Credential,
-        Fut: Future<Output = Result<RevokeOutcome<C>, StoreError>>,
+        dyn Store: RevocableCredentials<C>,
     {
         let not_found = || ServiceError::NotFound { what: C::NAME, id: id.to_owned() };
         let parsed = C::Id::parse(id).ok_or_else(not_found)?;
-        let outcome = revoke(parsed, self.now()).await.map_err(|e| match e {
+        let revoked =
+            RevocableCredentials::<C>::revoke_credential(&*self.store, &parsed, self.now());
+        let outcome = revoked.await.map_err(|e| match e {
             StoreError::NotFound(_) => not_found(),
             e => e.into(),
         })?;

@@ -13,9 +13,8 @@ use keygate_domain::{
     AuditAction, AuthKeySpec, Credential, Description, OAuthClient, OAuthClientSpec, OAuthToken,
     Scope, ScopeSet, SecretToken, TagSet, TokenId,
 };
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome, StoreError};
 
-use crate::credentials::verify_presented;
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
 use crate::{Actor, Service, ServiceError};
@@ -122,7 +121,7 @@ impl Service {
             last_used_at: None,
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_oauth_client(&client).await?;
+        self.store.insert_credential(&client).await?;
         tracing::info!(client = %secret.masked(), scopes = %client.scopes, tags = %client.tags, "OAuth client created");
         let detail = serde_json::json!({
             "scopes": client.scopes.to_strings(),
@@ -139,15 +138,13 @@ impl Service {
         actor: &Actor,
     ) -> Result<Vec<OAuthClient>, ServiceError> {
         require_admin(actor)?;
-        Ok(self.store.list_oauth_clients().await?)
+        Ok(Credentials::<OAuthClient>::list_credentials(&*self.store).await?)
     }
 
     /// One OAuth client by id. Admins only.
     pub async fn oauth_client(&self, actor: &Actor, id: &str) -> Result<OAuthClient, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "OAuth client", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        self.store.find_oauth_client(&parsed).await?.ok_or_else(not_found)
+        self.credential::<OAuthClient>(id).await
     }
 
     /// Revokes an OAuth client, which also cuts off every access token it obtained.
@@ -158,11 +155,7 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<OAuthClient>, ServiceError> {
         require_admin(actor)?;
-        let store = &self.store;
-        self.revoke_credential(actor, id, AuditAction::OAuthClientRevoke, |id, at| async move {
-            store.revoke_oauth_client(&id, at).await
-        })
-        .await
+        self.revoke_credential::<OAuthClient>(actor, id, AuditAction::OAuthClientRevoke).await
     }
 
     /// The client-credentials grant: checks the client secret and issues an access token for
@@ -217,8 +210,9 @@ impl Service {
             expires: now.plus(ACCESS_TOKEN_LIFETIME),
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_oauth_token(&token).await?;
-        self.store.touch_oauth_client(&client.id, now).await?;
+        self.store.insert_credential(&token).await?;
+        RevocableCredentials::<OAuthClient>::touch_credential(&*self.store, &client.id, now)
+            .await?;
         tracing::info!(client = %masked(SecretKind::Client, client.id.as_str()), token = %secret.masked(),
             scopes = %token.scopes, "OAuth access token issued");
         Ok(IssuedAccessToken { token, secret })
@@ -238,15 +232,12 @@ impl Service {
     /// Authenticates an OAuth access token: known, matching, unexpired, and its client not
     /// revoked.
     pub async fn authenticate_oauth_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let store = &self.store;
-        let token =
-            verify_presented::<OAuthToken, _, _>(&self.pepper, presented, |id| async move {
-                store.find_oauth_token(&id).await
-            })
+        let token = self
+            .verify_presented::<OAuthToken>(presented)
             .await?
             .filter(|t| t.is_usable(self.now()))
             .ok_or(ServiceError::Unauthenticated)?;
-        let client = self.store.find_oauth_client(&token.client).await?;
+        let client: Option<OAuthClient> = self.store.find_credential(&token.client).await?;
         if !client.is_some_and(|c| c.is_usable(self.now())) {
             return Err(ServiceError::Unauthenticated);
         }
@@ -262,12 +253,7 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<OAuthClient, AccessTokenError> {
-        let store = &self.store;
-        let client =
-            verify_presented::<OAuthClient, _, _>(&self.pepper, presented, |id| async move {
-                store.find_oauth_client(&id).await
-            })
-            .await?;
+        let client = self.verify_presented::<OAuthClient>(presented).await?;
         client.filter(|c| c.is_usable(self.now())).ok_or(AccessTokenError::InvalidClient)
     }
 }

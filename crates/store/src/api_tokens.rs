@@ -3,11 +3,17 @@
 use keygate_domain::{ApiToken, Description, Timestamp, TokenId, UserId};
 
 use crate::conn::Arg;
-use crate::credentials::{secret_hash, CredentialTable};
+use crate::credentials::{secret_hash, CredentialTable, Revocable, Stored};
 use crate::StoreError;
 
 /// The `api_tokens` table.
 pub(crate) struct ApiTokens;
+
+impl Stored for ApiToken {
+    type Table = ApiTokens;
+}
+
+impl Revocable for ApiTokens {}
 
 impl CredentialTable for ApiTokens {
     type Value = ApiToken;

@@ -23,7 +23,7 @@
 use keygate_domain::{AuthKey, AuthKeyId, Description, KeyRejected, TagSet, Timestamp, UserId};
 
 use crate::conn::{Arg, Conn};
-use crate::credentials::{self, parsed, secret_hash, CredentialTable};
+use crate::credentials::{self, parsed, secret_hash, CredentialTable, Revocable, Stored};
 use crate::StoreError;
 
 macro_rules! columns {
@@ -35,6 +35,12 @@ macro_rules! columns {
 
 /// The `auth_keys` table.
 pub(crate) struct AuthKeys;
+
+impl Stored for AuthKey {
+    type Table = AuthKeys;
+}
+
+impl Revocable for AuthKeys {}
 
 impl CredentialTable for AuthKeys {
     type Value = AuthKey;

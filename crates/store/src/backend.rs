@@ -13,17 +13,18 @@ use std::ops::DerefMut;
 
 use async_trait::async_trait;
 use keygate_domain::{
-    ApiToken, AuthKey, AuthKeyId, MachineKey, NewNode, Node, NodeId, NodeKey, TailnetSettings,
-    Timestamp, TokenId, User, UserId, UserName,
+    AuthKeyId, MachineKey, NewNode, Node, NodeId, NodeKey, TailnetSettings, Timestamp, User,
+    UserId, UserName,
 };
 
-use crate::api_tokens::ApiTokens;
-use crate::auth_keys::{self, AuthKeys};
+use crate::auth_keys;
 use crate::conn::Conn;
-use crate::credentials::{self, CredentialTable};
-use crate::oauth_clients::OAuthClients;
+use crate::credentials::{self, Revocable, Stored};
 use crate::oauth_tokens::OAuthTokens;
-use crate::{nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError};
+use crate::{
+    nodes, settings, users, ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome,
+    Store, StoreError,
+};
 
 /// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
 /// [`crate::PostgresStore`].
@@ -47,6 +48,43 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
+/// Every kind of credential, once.
+#[async_trait]
+impl<B: Backend, C: Stored> Credentials<C> for B {
+    async fn insert_credential(&self, credential: &C) -> Result<(), StoreError> {
+        credentials::insert::<C::Table, _>(&mut *self.writer().await?, credential).await
+    }
+
+    async fn find_credential(&self, id: &C::Id) -> Result<Option<C>, StoreError> {
+        credentials::find::<C::Table, _>(&mut *self.reader().await?, id).await
+    }
+
+    async fn list_credentials(&self) -> Result<Vec<C>, StoreError> {
+        credentials::list::<C::Table, _>(&mut *self.reader().await?).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend, C: Stored> RevocableCredentials<C> for B
+where
+    C::Table: Revocable,
+{
+    async fn revoke_credential(
+        &self,
+        id: &C::Id,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<C>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = credentials::revoke::<C::Table, _>(&mut *tx, id, at).await?;
+        B::commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn touch_credential(&self, id: &C::Id, at: Timestamp) -> Result<(), StoreError> {
+        credentials::touch::<C::Table, _>(&mut *self.writer().await?, id, at).await
+    }
+}
+
 #[async_trait]
 impl<B: Backend> Store for B {
     fn backend_name(&self) -> &'static str {
@@ -67,26 +105,6 @@ impl<B: Backend> Store for B {
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         users::list(&mut *self.reader().await?).await
-    }
-
-    async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError> {
-        credentials::insert::<AuthKeys, _>(&mut *self.writer().await?, key).await
-    }
-
-    async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError> {
-        credentials::find::<AuthKeys, _>(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError> {
-        credentials::list::<AuthKeys, _>(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_auth_key(
-        &self,
-        id: &AuthKeyId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<AuthKey>, StoreError> {
-        revoke::<B, AuthKeys>(self, id, at).await
     }
 
     async fn consume_auth_key(
@@ -168,30 +186,6 @@ impl<B: Backend> Store for B {
 
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError> {
         nodes::delete(&mut *self.writer().await?, id).await
-    }
-
-    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        credentials::insert::<ApiTokens, _>(&mut *self.writer().await?, token).await
-    }
-
-    async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError> {
-        credentials::find::<ApiTokens, _>(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        credentials::list::<ApiTokens, _>(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_api_token(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<ApiToken>, StoreError> {
-        revoke::<B, ApiTokens>(self, id, at).await
-    }
-
-    async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        credentials::touch::<ApiTokens, _>(&mut *self.writer().await?, id, at).await
     }
 
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError> {
@@ -312,50 +306,6 @@ impl<B: Backend> Store for B {
         crate::audit_events::list(&mut *self.reader().await?, filter).await
     }
 
-    async fn insert_oauth_client(
-        &self,
-        client: &keygate_domain::OAuthClient,
-    ) -> Result<(), StoreError> {
-        credentials::insert::<OAuthClients, _>(&mut *self.writer().await?, client).await
-    }
-
-    async fn find_oauth_client(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError> {
-        credentials::find::<OAuthClients, _>(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError> {
-        credentials::list::<OAuthClients, _>(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_oauth_client(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError> {
-        revoke::<B, OAuthClients>(self, id, at).await
-    }
-
-    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        credentials::touch::<OAuthClients, _>(&mut *self.writer().await?, id, at).await
-    }
-
-    async fn insert_oauth_token(
-        &self,
-        token: &keygate_domain::OAuthToken,
-    ) -> Result<(), StoreError> {
-        credentials::insert::<OAuthTokens, _>(&mut *self.writer().await?, token).await
-    }
-
-    async fn find_oauth_token(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError> {
-        credentials::find::<OAuthTokens, _>(&mut *self.reader().await?, id).await
-    }
-
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
         credentials::delete_expired::<OAuthTokens, _>(&mut *self.writer().await?, now).await
     }
@@ -377,16 +327,4 @@ impl<B: Backend> Store for B {
     async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError> {
         crate::policies::list(&mut *self.reader().await?).await
     }
-}
-
-/// Revokes a credential of table `T` in a transaction (see [`credentials::revoke`]).
-async fn revoke<B: Backend, T: CredentialTable>(
-    backend: &B,
-    id: &<T::Value as keygate_domain::Credential>::Id,
-    at: Timestamp,
-) -> Result<RevokeOutcome<T::Value>, StoreError> {
-    let mut tx = backend.begin().await?;
-    let outcome = credentials::revoke::<T, _>(&mut *tx, id, at).await?;
-    B::commit(tx).await?;
-    Ok(outcome)
 }

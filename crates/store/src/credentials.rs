@@ -33,6 +33,15 @@ pub(crate) trait CredentialTable {
     fn bind(value: &Self::Value) -> Vec<Arg<'_>>;
 }
 
+/// A credential type the store keeps, and the table that holds it.
+pub(crate) trait Stored: Credential {
+    type Table: CredentialTable<Value = Self>;
+}
+
+/// A table whose credentials are revoked (`revoked_at`) and record their last use
+/// (`last_used_at`): [`revoke`] and [`touch`] apply.
+pub(crate) trait Revocable: CredentialTable {}
+
 /// Stores a new credential; [`StoreError::Conflict`] if its id exists.
 pub(crate) async fn insert<T: CredentialTable, C: Conn>(
     c: &mut C,

@@ -11,10 +11,12 @@
 //! its conversion to and from the domain type, and its SQL, written once for both databases.
 //! The credential tables share one implementation of insert, find, list, revoke, touch and
 //! delete-expired (`credentials`); each says only its name, columns and row mapping
-//! (`CredentialTable`), plus what is its own (the guarded consume of an auth key). `conn` is
+//! (`CredentialTable`), plus what is its own (the guarded consume of an auth key). The
+//! interface of those shared operations is [`Credentials`] and [`RevocableCredentials`],
+//! which [`Store`] has for every kind. `conn` is
 //! the seam between that shared SQL and the two drivers; `error` turns driver errors into
 //! [`StoreError`], naming violated unique constraints as [`Unique`]. `backend` implements
-//! [`Store`] once on top of the table modules; `sqlite` and `postgres` only open connections.
+//! [`Store`] (and the credential traits, once for every kind) on top of the table modules; `sqlite` and `postgres` only open connections.
 //! The schemas live in `migrations/sqlite` and `migrations/postgres`, kept column for column
 //! alike (a conformance test checks).
 
@@ -47,7 +49,7 @@ pub use error::{StoreError, Unique};
 pub use policies::{NewPolicyRevision, PolicyRevision};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use store::{ConsumeOutcome, RevokeOutcome, Store};
+pub use store::{ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome, Store};
 
 /// Opens the store that `url` names, and brings its schema up to date:
 /// `sqlite://path`, `sqlite:path` or `sqlite::memory:` for SQLite (the file is created if

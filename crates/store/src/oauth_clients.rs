@@ -3,11 +3,17 @@
 use keygate_domain::{Description, OAuthClient, ScopeSet, TagSet, Timestamp, TokenId};
 
 use crate::conn::Arg;
-use crate::credentials::{parsed, secret_hash, CredentialTable};
+use crate::credentials::{parsed, secret_hash, CredentialTable, Revocable, Stored};
 use crate::StoreError;
 
 /// The `oauth_clients` table.
 pub(crate) struct OAuthClients;
+
+impl Stored for OAuthClient {
+    type Table = OAuthClients;
+}
+
+impl Revocable for OAuthClients {}
 
 impl CredentialTable for OAuthClients {
     type Value = OAuthClient;

@@ -4,11 +4,15 @@
 use keygate_domain::{OAuthToken, ScopeSet, TagSet, Timestamp, TokenId};
 
 use crate::conn::Arg;
-use crate::credentials::{parsed, secret_hash, CredentialTable};
+use crate::credentials::{parsed, secret_hash, CredentialTable, Stored};
 use crate::StoreError;
 
 /// The `oauth_tokens` table.
 pub(crate) struct OAuthTokens;
+
+impl Stored for OAuthToken {
+    type Table = OAuthTokens;
+}
 
 impl CredentialTable for OAuthTokens {
     type Value = OAuthToken;

@@ -1,9 +1,10 @@
 //! The storage interface every backend implements.
 //!
-//! Sections: users; pre-authentication keys; nodes; API tokens; settings; console admins,
-//! sessions and setup tokens; audit log; OAuth clients and their access tokens; ACL policy
-//! file. The credential methods (keys, tokens, OAuth) are one-line calls of the shared
-//! implementation in `credentials.rs`.
+//! The credentials (auth keys, API tokens, OAuth clients and access tokens) share one set of
+//! operations, [`Credentials`] and [`RevocableCredentials`], implemented once for every kind.
+//! [`Store`] sections: users; pre-authentication keys (what is theirs alone: consuming a use);
+//! nodes; settings; console admins, sessions and setup tokens; audit log; OAuth access tokens
+//! (deleting the expired); ACL policy file.
 //!
 //! Naming: `insert_*` creates, `get_*` errors with [`StoreError::NotFound`] when missing,
 //! `find_*` returns `Option`, `list_*` returns everything, `update_*` and `delete_*` change.
@@ -11,8 +12,8 @@
 
 use async_trait::async_trait;
 use keygate_domain::{
-    ApiToken, AuthKey, AuthKeyId, KeyRejected, MachineKey, NewNode, Node, NodeId, NodeKey,
-    TailnetSettings, Timestamp, TokenId, User, UserId, UserName,
+    ApiToken, AuthKey, AuthKeyId, Credential, KeyRejected, MachineKey, NewNode, Node, NodeId,
+    NodeKey, OAuthClient, OAuthToken, TailnetSettings, Timestamp, User, UserId, UserName,
 };
 
 use crate::StoreError;
@@ -45,9 +46,43 @@ pub enum ConsumeOutcome<T> {
     Rejected(KeyRejected),
 }
 
-/// Persistent storage of users, keys, tokens, nodes and settings.
+/// The operations on one kind of credential, written once for every kind
+/// (`credentials.rs`). `C` is the credential's domain type.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Credentials<C: Credential>: Send + Sync {
+    /// Stores a new credential; [`StoreError::Conflict`] if its id exists,
+    /// [`StoreError::NotFound`] if what it refers to (its user, its client) does not.
+    async fn insert_credential(&self, credential: &C) -> Result<(), StoreError>;
+    async fn find_credential(&self, id: &C::Id) -> Result<Option<C>, StoreError>;
+    /// All of them, newest first.
+    async fn list_credentials(&self) -> Result<Vec<C>, StoreError>;
+}
+
+/// The operations on a kind of credential that is revoked and records its last use.
+#[async_trait]
+pub trait RevocableCredentials<C: Credential>: Credentials<C> {
+    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
+    async fn revoke_credential(
+        &self,
+        id: &C::Id,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<C>, StoreError>;
+    /// Records a use at `at`; [`StoreError::NotFound`] for an unknown id.
+    async fn touch_credential(&self, id: &C::Id, at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Persistent storage of users, credentials, nodes and settings. The credentials are the
+/// supertraits: `Credentials::<ApiToken>::find_credential(&*store, &id)`.
+#[async_trait]
+pub trait Store:
+    RevocableCredentials<AuthKey>
+    + RevocableCredentials<ApiToken>
+    + RevocableCredentials<OAuthClient>
+    + Credentials<OAuthToken>
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is, for logs ("sqlite" or "postgres").
     fn backend_name(&self) -> &'static str;
 
@@ -60,17 +95,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
     // ---- pre-authentication keys ----
-    /// Stores a new key; [`StoreError::Conflict`] ([`crate::Unique::AuthKeyId`]) if the id exists.
-    async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError>;
-    async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError>;
-    /// All keys, newest first.
-    async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError>;
-    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
-    async fn revoke_auth_key(
-        &self,
-        id: &AuthKeyId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<AuthKey>, StoreError>;
     /// Counts one use of the key if, at `now`, it is not revoked, not expired and not used up:
     /// a single guarded `UPDATE` (compare-and-set), so concurrent callers can never exceed a
     /// one-off key's single use or a limited key's limit. Sets `last_used_at = now`.
@@ -114,19 +138,6 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_node(&self, id: NodeId, at: Timestamp) -> Result<(), StoreError>;
     /// Deletes a node; `false` when it did not exist.
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError>;
-
-    // ---- API tokens ----
-    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
-    async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError>;
-    /// All tokens, newest first.
-    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-    async fn revoke_api_token(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<ApiToken>, StoreError>;
-    /// Records a use of the token.
-    async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
 
     // ---- settings ----
     /// The tailnet settings (defaults until first saved).
@@ -196,36 +207,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &keygate_domain::AuditFilter,
     ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError>;
-    // ---- OAuth clients and their access tokens ----
-    /// Stores a new OAuth client; [`StoreError::Conflict`] (`Unique::OAuthClientId`) if the id exists.
-    async fn insert_oauth_client(
-        &self,
-        client: &keygate_domain::OAuthClient,
-    ) -> Result<(), StoreError>;
-    async fn find_oauth_client(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError>;
-    /// All OAuth clients, newest first.
-    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError>;
-    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
-    async fn revoke_oauth_client(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError>;
-    /// Records that the client obtained an access token.
-    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
-    /// Stores a new access token; [`StoreError::NotFound`]`("oauth client")` for an unknown
-    /// client, [`StoreError::Conflict`] ([`crate::Unique::OAuthTokenId`]) if the id exists.
-    async fn insert_oauth_token(
-        &self,
-        token: &keygate_domain::OAuthToken,
-    ) -> Result<(), StoreError>;
-    async fn find_oauth_token(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError>;
+    // ---- OAuth access tokens ----
     /// Deletes access tokens that expired at or before `now`; how many were deleted.
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
 

@@ -324,7 +324,7 @@ pub fn reusable(limit: Option<u32>) -> AuthKeySpec {
 
 /// Inserts `key` and returns it.
 pub async fn stored_key(db: &TestDb, key: AuthKey) -> AuthKey {
-    db.store.insert_auth_key(&key).await.expect("the key is inserted");
+    db.store.insert_credential(&key).await.expect("the key is inserted");
     key
 }
 
