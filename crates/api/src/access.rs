@@ -19,7 +19,8 @@ use http::request::Parts;
 use keygate_domain::Scope;
 use keygate_service::{Actor, Service, ServiceError};
 
-use crate::{ApiError, Caller};
+use crate::auth::Caller;
+use crate::error::ApiError;
 
 /// What a route requires of its caller.
 pub(crate) trait Requirement {

@@ -40,9 +40,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, Requirement};
+use crate::error::ApiError;
 use crate::extract::{Query, Tailnet};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::ApiError;
 
 /// Largest policy file accepted, in bytes (the service's own limit); the API's general body
 /// limit is far smaller.
@@ -197,7 +197,7 @@ async fn get_acl(
         (status = 200, description = "The saved policy file, as `GET` gives it",
             headers(("ETag" = String, description = "The new revision")),
             content((String = "application/hujson"), (Object = "application/json"))),
-        (status = 412, description = "`If-Match` names a revision that is no longer current", body = crate::ErrorBody),
+        (status = 412, description = "`If-Match` names a revision that is no longer current", body = crate::error::ErrorBody),
         WriteErrors
     )
 )]

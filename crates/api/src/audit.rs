@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{AdminOnly, Authorized};
+use crate::error::ApiError;
 use crate::extract::{Query, Tailnet};
 use crate::openapi::{ReadErrors, TailnetName};
-use crate::ApiError;
 
 /// One audit entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::HeaderMap;
 use keygate_service::{Actor, Service, ServiceError};
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// Marks a request that arrived on the local admin Unix socket. The server inserts it as a
 /// request extension; such requests act as [`Actor::Admin`] without a token, because only root

@@ -25,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, Requirement};
+use crate::error::ApiError;
 use crate::extract::{Json, Query, Tailnet as TailnetSegment};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::ApiError;
 
 /// A device (node), as Tailscale's API v2 shows it, plus keygate's `authKeyId` and `online`.
 /// Times are RFC 3339 in whole seconds; `""` stands for "none".

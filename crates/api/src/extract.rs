@@ -7,7 +7,8 @@ use http::request::Parts;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, TAILNET_NAME};
+use crate::error::ApiError;
+use crate::TAILNET_NAME;
 
 /// A JSON request body. Requires `Content-Type: application/json`, which also keeps
 /// cross-site HTML forms (which cannot send that type without a preflight) from posting here

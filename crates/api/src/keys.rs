@@ -9,20 +9,19 @@
 //! created), and must tag the keys it creates with its client's tags.
 
 use axum::extract::{Path, State};
-use keygate_domain::{AuthKey, KeyLifetime, KeyState, Timestamp, TokenId, UserName};
+use keygate_domain::{AuthKey, Credential, KeyLifetime, KeyState, Timestamp, TokenId, UserName};
 use keygate_service::{Actor, NewKeyRequest, NewOAuthClient, Service, ServiceError};
-use keygate_store::RevokeOutcome;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Authorized, KeysCreate, KeysRead, KeysRevoke};
+use crate::error::ApiError;
 use crate::extract::{Json, Query, Tailnet};
 use crate::oauth::{CreateOAuthClientRequest, OAuthClientKey, RevokedOAuthClient, KEY_TYPE_CLIENT};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
 use crate::users::user_names;
-use crate::ApiError;
 
 /// The `keyType` of pre-authentication keys (the default).
 pub const KEY_TYPE_AUTH: &str = "auth";
@@ -287,10 +286,7 @@ async fn create_auth_key(
     let Some(capabilities) = req.capabilities else {
         return Err(ApiError::bad_request("missing field `capabilities`"));
     };
-    let lifetime = match req.expiry_seconds {
-        None | Some(0) => None,
-        Some(seconds) => Some(KeyLifetime::from_seconds(seconds).map_err(ServiceError::from)?),
-    };
+    let lifetime = requested_lifetime(req.expiry_seconds)?;
     let create = capabilities.devices.create;
     let new = NewKeyRequest {
         user: req.user,
@@ -403,24 +399,30 @@ async fn revoke_key(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<AnyRevokedKey>, ApiError> {
     if is_client_id(&id) {
-        let (client, already_revoked) = match service.revoke_oauth_client(&actor, &id).await? {
-            RevokeOutcome::Revoked(c) => (c, false),
-            RevokeOutcome::AlreadyRevoked(c) => (c, true),
-        };
+        let (client, already_revoked) =
+            service.revoke_oauth_client(&actor, &id).await?.into_parts();
         let client = OAuthClientKey::from_domain(&client);
         return Ok(axum::Json(AnyRevokedKey::Client(RevokedOAuthClient {
             client,
             already_revoked,
         })));
     }
-    let (key, already_revoked) = match service.revoke_auth_key(&actor, &id).await? {
-        RevokeOutcome::Revoked(k) => (k, false),
-        RevokeOutcome::AlreadyRevoked(k) => (k, true),
-    };
+    let (key, already_revoked) = service.revoke_auth_key(&actor, &id).await?.into_parts();
     let names = user_names(&service, &actor).await?;
     let creator = key.creator.and_then(|id| names.get(&id));
     let key = Key::from_domain(&key, service.now(), creator);
     Ok(axum::Json(AnyRevokedKey::Auth(RevokedKey { key, already_revoked })))
+}
+
+/// The lifetime asked for by `expirySeconds`: absent or 0 is the default (the Go client always
+/// sends a 0 when none was chosen).
+pub(crate) fn requested_lifetime(
+    expiry_seconds: Option<i64>,
+) -> Result<Option<KeyLifetime>, ServiceError> {
+    match expiry_seconds {
+        None | Some(0) => Ok(None),
+        Some(seconds) => Ok(Some(KeyLifetime::from_seconds(seconds)?)),
+    }
 }
 
 /// Whether `id` has the shape of an OAuth client id rather than an auth key id.

@@ -18,14 +18,14 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use keygate_domain::{OAuthClient, Timestamp};
 use keygate_service::{AccessTokenError, AccessTokenRequest, Service};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoResponses, ToSchema};
+use utoipa::{IntoResponses, OpenApi as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{AdminOnly, Authorized};
+use crate::error::ApiError;
 use crate::extract::Tailnet;
 use crate::openapi::{ReadErrors, TailnetName};
-use crate::ApiError;
 
 /// The `keyType` of OAuth clients.
 pub const KEY_TYPE_CLIENT: &str = "client";
@@ -83,7 +83,7 @@ impl OAuthClientKey {
             description: client.description.to_string(),
             created: client.created.to_rfc3339(),
             revoked: client.revoked_at.map(Timestamp::to_rfc3339),
-            invalid: !client.is_usable(),
+            invalid: client.revoked_at.is_some(),
             scopes: client.scopes.to_strings(),
             tags: client.tags.to_strings(),
             user_id: String::new(),
@@ -176,8 +176,16 @@ enum TokenResponses {
 }
 
 pub(crate) fn routes() -> OpenApiRouter<Service> {
-    OpenApiRouter::new().routes(routes!(token)).routes(routes!(list_clients))
+    OpenApiRouter::with_openapi(TokenSchemas::openapi())
+        .routes(routes!(token))
+        .routes(routes!(list_clients))
 }
+
+/// The token endpoint's bodies, which appear only inside [`TokenResponses`] and so are not
+/// collected on their own.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(OAuthErrorBody, TokenResponse)))]
+struct TokenSchemas;
 
 /// An RFC 6749 error response.
 #[derive(Debug)]

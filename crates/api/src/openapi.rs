@@ -6,6 +6,7 @@
 //! routed without appearing in the document; `tests/api/openapi.rs` checks that every route
 //! is there with its security and error responses.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Extension;
@@ -13,11 +14,10 @@ use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::{self, OpenApi, RefOr};
 use utoipa::{IntoResponses, Modify};
 
-use crate::oauth::{OAuthErrorBody, TokenResponse};
-use crate::ErrorBody;
+use crate::error::ErrorBody;
 
 /// Where the API is mounted; the document's paths include it.
 pub const API_PREFIX: &str = "/api/v2";
@@ -35,8 +35,9 @@ pub const API_PREFIX: &str = "/api/v2";
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("bearer" = [])),
-    // Types used only inside `IntoResponses` enums are not collected on their own.
-    components(schemas(ErrorBody, OAuthErrorBody, TokenResponse, TailnetName))
+    // Types used only inside `IntoResponses` enums are not collected on their own (the OAuth
+    // token endpoint's are registered by `oauth.rs`).
+    components(schemas(ErrorBody, TailnetName))
 )]
 pub(crate) struct ApiDoc;
 
@@ -71,12 +72,31 @@ impl Modify for SecuritySchemes {
 }
 
 /// Error responses of routes that read: every one has Tailscale's `{"message": …}` body.
+pub(crate) struct ReadErrors;
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let mut responses = AccessErrors::responses();
+        responses.extend(ReadOnlyErrors::responses());
+        responses
+    }
+}
+
+/// Error responses of routes that take a JSON body.
+pub(crate) struct WriteErrors;
+
+impl IntoResponses for WriteErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let mut responses = AccessErrors::responses();
+        responses.extend(BodyErrors::responses());
+        responses
+    }
+}
+
+/// The error responses of every authenticated route.
 #[derive(IntoResponses)]
 #[allow(dead_code)] // Only its documentation is used; handlers answer `ApiError`.
-pub(crate) enum ReadErrors {
-    /// A malformed query parameter or path segment.
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
+enum AccessErrors {
     /// No credential, or one that is unknown, wrong, expired or revoked.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
@@ -88,23 +108,23 @@ pub(crate) enum ReadErrors {
     NotFound(ErrorBody),
 }
 
-/// Error responses of routes that take a JSON body.
+/// What [`ReadErrors`] adds to [`AccessErrors`].
 #[derive(IntoResponses)]
 #[allow(dead_code)] // Only its documentation is used; handlers answer `ApiError`.
-pub(crate) enum WriteErrors {
+enum ReadOnlyErrors {
+    /// A malformed query parameter or path segment.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+}
+
+/// What [`WriteErrors`] adds to [`AccessErrors`].
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Only its documentation is used; handlers answer `ApiError`.
+enum BodyErrors {
     /// Malformed JSON, a missing or mistyped field (named in the message), or a value a rule
     /// refuses.
     #[response(status = 400)]
     BadRequest(ErrorBody),
-    /// No credential, or one that is unknown, wrong, expired or revoked.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// The credential lacks the scope or role this route needs.
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
-    /// An unknown tailnet (anything but `-` and `keygate`) or id.
-    #[response(status = 404)]
-    NotFound(ErrorBody),
     /// The thing to create exists already.
     #[response(status = 409)]
     Conflict(ErrorBody),

@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{AdminOnly, Authorized, People};
+use crate::error::ApiError;
 use crate::extract::{Json, Tailnet};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::ApiError;
 
 /// The settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -2,19 +2,19 @@
 //! Shaped like keys, with `keyType: "api"`; the secret appears only in the create response.
 
 use axum::extract::{Path, State};
-use keygate_domain::{ApiToken, KeyLifetime, Timestamp, UserName};
-use keygate_service::{Service, ServiceError, TokenSpec};
-use keygate_store::RevokeOutcome;
+use keygate_domain::{ApiToken, Credential, Timestamp, UserName};
+use keygate_service::{Service, TokenSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{AdminOnly, Authorized};
+use crate::error::ApiError;
 use crate::extract::{Json, Tailnet};
+use crate::keys::requested_lifetime;
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
 use crate::users::user_names;
-use crate::ApiError;
 
 /// The `keyType` of API tokens.
 pub const KEY_TYPE_API: &str = "api";
@@ -62,11 +62,7 @@ pub struct Token {
 
 impl Token {
     pub(crate) fn from_domain(token: &ApiToken, now: Timestamp, user: Option<&UserName>) -> Self {
-        let invalid_since = match token.revoked_at {
-            Some(at) => Some(at),
-            None if now >= token.expires => Some(token.expires),
-            None => None,
-        };
+        let invalid_since = token.invalid_since(now);
         Self {
             id: token.id.to_string(),
             key: None,
@@ -78,7 +74,7 @@ impl Token {
             expires: token.expires.to_rfc3339(),
             expiry_seconds: token.expires.since(token.created).as_secs(),
             revoked: invalid_since.map(Timestamp::to_rfc3339),
-            invalid: token.check_usable(now).is_err(),
+            invalid: invalid_since.is_some(),
             last_used: token.last_used_at.map(Timestamp::to_rfc3339),
         }
     }
@@ -119,10 +115,7 @@ async fn create_token(
     _: Tailnet,
     Json(req): Json<CreateTokenRequest>,
 ) -> Result<axum::Json<Token>, ApiError> {
-    let lifetime = match req.expiry_seconds {
-        None | Some(0) => None,
-        Some(seconds) => Some(KeyLifetime::from_seconds(seconds).map_err(ServiceError::from)?),
-    };
+    let lifetime = requested_lifetime(req.expiry_seconds)?;
     let spec =
         TokenSpec { user: req.user, description: req.description.unwrap_or_default(), lifetime };
     let created = service.create_api_token(&actor, spec).await?;
@@ -170,10 +163,7 @@ async fn revoke_token(
     _: Tailnet,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<RevokedToken>, ApiError> {
-    let (token, already_revoked) = match service.revoke_api_token(&actor, &id).await? {
-        RevokeOutcome::Revoked(t) => (t, false),
-        RevokeOutcome::AlreadyRevoked(t) => (t, true),
-    };
+    let (token, already_revoked) = service.revoke_api_token(&actor, &id).await?.into_parts();
     let names = user_names(&service, &actor).await?;
     let token = Token::from_domain(&token, service.now(), names.get(&token.user));
     Ok(axum::Json(RevokedToken { token, already_revoked }))

@@ -12,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{AdminOnly, Authorized, People};
+use crate::error::ApiError;
 use crate::extract::{Json, Tailnet};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::ApiError;
 
 /// A user, in Tailscale's user-object shape (fields keygate has no notion of are fixed:
 /// every user is an active member).

@@ -113,52 +113,8 @@ impl Client {
         accept: &str,
         body: Option<(&str, String)>,
     ) -> anyhow::Result<String> {
-        let mut req = Request::builder()
-            .method(method)
-            .header(USER_AGENT, concat!("keygate-cli/", env!("CARGO_PKG_VERSION")))
-            .header(ACCEPT, accept);
-        let body = match body {
-            Some((content_type, text)) => {
-                req = req.header(CONTENT_TYPE, content_type);
-                Bytes::from(text)
-            }
-            None => Bytes::new(),
-        };
-        let sent = async {
-            match &self.target {
-                Target::Socket(socket) => {
-                    let req = req.uri(path).header(HOST, "localhost").body(Full::new(body))?;
-                    let stream =
-                        UnixStream::connect(socket).await.map_err(|e| socket_error(socket, e))?;
-                    exchange(stream, req).await
-                }
-                Target::Remote { authority, prefix, url, token } => {
-                    let req = req
-                        .uri(format!("{prefix}{path}"))
-                        .header(HOST, authority.as_str())
-                        .header(AUTHORIZATION, format!("Bearer {token}"))
-                        .body(Full::new(body))
-                        .context("building the request (is the token one line of plain text?)")?;
-                    let stream = TcpStream::connect(authority.as_str())
-                        .await
-                        .with_context(|| format!("cannot reach keygate at {url}"))?;
-                    exchange(stream, req)
-                        .await
-                        .with_context(|| format!("talking to keygate at {url}"))
-                }
-            }
-        };
-        let (status, bytes) =
-            tokio::time::timeout(REQUEST_TIMEOUT, sent).await.map_err(|_| {
-                anyhow!(
-                    "{} did not answer within {} seconds",
-                    self.describe(),
-                    REQUEST_TIMEOUT.as_secs()
-                )
-            })??;
-        if !status.is_success() {
-            return Err(self.error_from(status, &bytes));
-        }
+        let body = body.map(|(content_type, text)| (content_type, Bytes::from(text)));
+        let bytes = self.exchange(method, path, accept, body).await?;
         String::from_utf8(bytes.to_vec())
             .map_err(|_| anyhow!("{} sent a response that is not UTF-8 text", self.describe()))
     }
@@ -169,19 +125,14 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> anyhow::Result<Reply<T>> {
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, self.send(method, path, body))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "{} did not answer within {} seconds",
-                    self.describe(),
-                    REQUEST_TIMEOUT.as_secs()
-                )
-            })??;
-
-        if !status.is_success() {
-            return Err(self.error_from(status, &bytes));
-        }
+        let body = match body {
+            Some(b) => Some((
+                "application/json",
+                Bytes::from(serde_json::to_vec(b).context("encoding the request")?),
+            )),
+            None => None,
+        };
+        let bytes = self.exchange(method, path, "application/json", body).await?;
         let text = String::from_utf8(bytes.to_vec())
             .ok()
             .filter(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
@@ -192,23 +143,49 @@ impl Client {
         Ok(Reply { value, text })
     }
 
+    /// One request, within [`REQUEST_TIMEOUT`]: the body of a success response, or the error
+    /// the server's answer makes.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> anyhow::Result<Bytes> {
+        let (status, bytes) =
+            tokio::time::timeout(REQUEST_TIMEOUT, self.send(method, path, accept, body))
+                .await
+                .map_err(|_| {
+                anyhow!(
+                    "{} did not answer within {} seconds",
+                    self.describe(),
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })??;
+        if !status.is_success() {
+            return Err(self.error_from(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
     async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<&impl Serialize>,
+        accept: &str,
+        body: Option<(&str, Bytes)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let body = match body {
-            Some(b) => Bytes::from(serde_json::to_vec(b).context("encoding the request")?),
-            None => Bytes::new(),
-        };
         let mut req = Request::builder()
             .method(method)
             .header(USER_AGENT, concat!("keygate-cli/", env!("CARGO_PKG_VERSION")))
-            .header(ACCEPT, "application/json");
-        if !body.is_empty() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
+            .header(ACCEPT, accept);
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
         match &self.target {
             Target::Socket(socket) => {
                 let req = req.uri(path).header(HOST, "localhost").body(Full::new(body))?;

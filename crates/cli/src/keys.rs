@@ -77,18 +77,8 @@ pub async fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
 async fn create(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
     // The lifetime is parsed here, because the API takes seconds; everything else is checked
     // by the server, so that every surface reports the same messages.
-    let expiry_seconds = match &args.expiry {
-        Some(text) => {
-            let lifetime = KeyLifetime::parse(text).context("--expiry")?;
-            Some(i64::try_from(lifetime.as_seconds()).context("--expiry")?)
-        }
-        None => None,
-    };
-    let tags = args
-        .tags
-        .as_deref()
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let expiry_seconds = expiry_seconds(args.expiry.as_deref())?;
+    let tags = args.tags.as_deref().map(comma_list).unwrap_or_default();
     let request = CreateKeyRequest {
         capabilities: KeyCapabilities {
             devices: DeviceCapabilities {
@@ -230,12 +220,7 @@ async fn revoke(global: &GlobalArgs, id: &str) -> anyhow::Result<()> {
     if global.json {
         return output::print_json(&reply.text);
     }
-    let key = &reply.value.key;
-    if reply.value.already_revoked {
-        output::print(&format!("key {} was already revoked\n", key.id))
-    } else {
-        output::print(&format!("revoked key {}\n", key.id))
-    }
+    output::print(&revoked("key", &reply.value.key.id, reply.value.already_revoked))
 }
 
 /// `GET …/keys` with each key's JSON text kept as sent.
@@ -279,6 +264,27 @@ fn uses(k: &Key) -> String {
         (true, Some(limit)) => format!("{} of {limit}", k.use_count),
         (true, None) => format!("{} (unlimited)", k.use_count),
         (false, _) => format!("{} of 1", k.use_count),
+    }
+}
+
+/// `--expiry` (`30d`) as the API's `expirySeconds`.
+pub fn expiry_seconds(expiry: Option<&str>) -> anyhow::Result<Option<i64>> {
+    let Some(text) = expiry else { return Ok(None) };
+    let lifetime = KeyLifetime::parse(text).context("--expiry")?;
+    Ok(Some(i64::try_from(lifetime.as_seconds()).context("--expiry")?))
+}
+
+/// A comma-separated list, blanks dropped.
+pub fn comma_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// What revoking `what` `id` did: `revoked key k…`, or `key k… was already revoked`.
+pub fn revoked(what: &str, id: &str, already_revoked: bool) -> String {
+    if already_revoked {
+        format!("{what} {id} was already revoked\n")
+    } else {
+        format!("revoked {what} {id}\n")
     }
 }
 

@@ -8,7 +8,7 @@ use keygate_api::{
 };
 
 use crate::client::{Client, TAILNET};
-use crate::keys::path_segment;
+use crate::keys::{comma_list, path_segment, revoked as revoked_message};
 use crate::output::{self, fields, maybe_time, or_dash, short_time, Table};
 use crate::GlobalArgs;
 
@@ -42,19 +42,14 @@ pub struct CreateArgs {
     description: Option<String>,
 }
 
-/// A comma-separated list, blanks dropped.
-fn list(text: &str) -> Vec<String> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
 pub async fn run(global: &GlobalArgs, cmd: OAuthCommand) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     match cmd {
         OAuthCommand::Create(args) => {
             let request = CreateOAuthClientRequest {
                 key_type: KEY_TYPE_CLIENT.to_owned(),
-                scopes: list(&args.scopes),
-                tags: args.tags.as_deref().map(list),
+                scopes: comma_list(&args.scopes),
+                tags: args.tags.as_deref().map(comma_list),
                 description: args.description,
             };
             let reply = client.post::<AnyKey>(&format!("{TAILNET}/keys"), &request).await?;
@@ -120,12 +115,11 @@ pub async fn run(global: &GlobalArgs, cmd: OAuthCommand) -> anyhow::Result<()> {
                     "{id} is an auth key, not an OAuth client: use `keygate keys revoke`"
                 );
             };
-            let id = &revoked.client.id;
-            if revoked.already_revoked {
-                output::print(&format!("OAuth client {id} was already revoked\n"))
-            } else {
-                output::print(&format!("revoked OAuth client {id}\n"))
-            }
+            output::print(&revoked_message(
+                "OAuth client",
+                &revoked.client.id,
+                revoked.already_revoked,
+            ))
         }
     }
 }

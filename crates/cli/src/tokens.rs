@@ -1,12 +1,10 @@
 //! `keygate tokens`: API tokens for the REST API and for remote `keygate --server … --token …`.
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use keygate_api::{CreateTokenRequest, RevokedToken, Token, TokenList};
-use keygate_domain::KeyLifetime;
 
 use crate::client::{Client, TAILNET};
-use crate::keys::path_segment;
+use crate::keys::{expiry_seconds, path_segment, revoked};
 use crate::output::{self, fields, long_time, maybe_time, or_dash, short_time, Table};
 use crate::GlobalArgs;
 
@@ -42,13 +40,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokensCommand) -> anyhow::Result<()> 
     let client = Client::from_args(global)?;
     match cmd {
         TokensCommand::Create(args) => {
-            let expiry_seconds = match &args.expiry {
-                Some(text) => {
-                    let lifetime = KeyLifetime::parse(text).context("--expiry")?;
-                    Some(i64::try_from(lifetime.as_seconds()).context("--expiry")?)
-                }
-                None => None,
-            };
+            let expiry_seconds = expiry_seconds(args.expiry.as_deref())?;
             let request = CreateTokenRequest {
                 user: args.user,
                 expiry_seconds,
@@ -108,12 +100,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokensCommand) -> anyhow::Result<()> 
             if global.json {
                 return output::print_json(&reply.text);
             }
-            let id = &reply.value.token.id;
-            if reply.value.already_revoked {
-                output::print(&format!("token {id} was already revoked\n"))
-            } else {
-                output::print(&format!("revoked token {id}\n"))
-            }
+            output::print(&revoked("token", &reply.value.token.id, reply.value.already_revoked))
         }
     }
 }

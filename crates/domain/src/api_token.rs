@@ -1,6 +1,7 @@
 //! API access tokens: credentials for the REST API and the CLI's remote mode.
 
-use crate::{Description, SecretHash, Timestamp, TokenId, UserId};
+use crate::credential::{credential, revoked_or_expired};
+use crate::{Description, SecretHash, SecretKind, Timestamp, TokenId, UserId};
 
 /// An API access token as stored. It acts with the permissions of its user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,10 @@ impl ApiToken {
         }
     }
 }
+
+credential!(ApiToken, TokenId, SecretKind::Api, "API token", |token, now| {
+    revoked_or_expired(token.revoked_at, token.expires, now)
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,9 @@
 //! Pre-authentication keys: what they are, and every rule about when they may be used.
 
-use std::time::Duration;
-
-use crate::{AuthKeyId, Description, KeyLifetime, SecretHash, TagSet, Timestamp, UserId};
+use crate::credential::credential;
+use crate::{
+    AuthKeyId, Description, KeyLifetime, SecretHash, SecretKind, TagSet, Timestamp, UserId,
+};
 
 /// The options a key is created with, already validated field by field.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -165,23 +166,6 @@ impl AuthKey {
         }
     }
 
-    /// When the key stopped being valid, if it has: revocation time, the last use that used it
-    /// up, or the expiry.
-    pub fn invalid_since(&self, now: Timestamp) -> Option<Timestamp> {
-        match self.state(now) {
-            KeyState::Valid => None,
-            KeyState::Revoked => self.revoked_at,
-            KeyState::UsedUp => self.last_used_at.or(Some(self.created)),
-            KeyState::Expired => Some(self.expires),
-        }
-    }
-
-    /// Whether the key belongs in the "recently revoked or expired" list at `now`: invalid,
-    /// and for less than `window`.
-    pub fn is_recently_invalid(&self, now: Timestamp, window: Duration) -> bool {
-        self.invalid_since(now).is_some_and(|since| now.since(since) <= window)
-    }
-
     /// Uses left, when the key is limited.
     pub fn uses_left(&self) -> Option<u32> {
         if self.reusable {
@@ -192,9 +176,22 @@ impl AuthKey {
     }
 }
 
+// Invalid since its revocation, the use that used it up, or its expiry.
+credential!(AuthKey, AuthKeyId, SecretKind::Auth, "auth key", |key, now| {
+    match key.state(now) {
+        KeyState::Valid => None,
+        KeyState::Revoked => key.revoked_at,
+        KeyState::UsedUp => key.last_used_at.or(Some(key.created)),
+        KeyState::Expired => Some(key.expires),
+    }
+});
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::Credential;
 
     const DAY: Duration = Duration::from_secs(86_400);
 

@@ -86,6 +86,20 @@ macro_rules! text_id {
                 f.write_str(&self.0)
             }
         }
+
+        impl crate::CredentialId for $name {
+            fn parse(text: &str) -> Option<Self> {
+                $name::parse(text)
+            }
+
+            fn from_stored(text: String) -> Self {
+                $name::from_stored(text)
+            }
+
+            fn as_str(&self) -> &str {
+                $name::as_str(self)
+            }
+        }
     };
 }
 

@@ -1,5 +1,5 @@
 //! keygate's domain model: the types and rules of a tailnet's users, pre-authentication keys,
-//! API tokens and nodes.
+//! API tokens and other credentials, and nodes.
 //!
 //! Everything here is pure: no I/O, no async, no clock and no randomness. Time is passed in as
 //! a [`Timestamp`], random bytes are passed in by the caller (the service layer reads the OS
@@ -8,6 +8,7 @@
 pub mod api_token;
 pub mod audit;
 pub mod auth_key;
+pub mod credential;
 pub mod description;
 pub mod expiry;
 pub mod id;
@@ -25,6 +26,7 @@ pub mod user;
 pub use api_token::{ApiToken, TokenRejected};
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditFilter, NewAuditEvent};
 pub use auth_key::{AuthKey, AuthKeySpec, KeyRejected, KeyState, SpecError};
+pub use credential::{Credential, CredentialId};
 pub use description::{Description, DescriptionError};
 pub use expiry::{KeyLifetime, LifetimeError};
 pub use id::{AuthKeyId, NodeId, TokenId, UserId};

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::{Description, Scope, ScopeSet, SecretHash, TagSet, Timestamp, TokenId};
+use crate::credential::credential;
+use crate::{Description, Scope, ScopeSet, SecretHash, SecretKind, TagSet, Timestamp, TokenId};
 
 /// How long an access token is accepted (Tailscale's: one hour).
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -62,12 +63,10 @@ pub struct OAuthClient {
     pub secret_hash: SecretHash,
 }
 
-impl OAuthClient {
-    /// Whether it may still obtain access tokens (clients do not expire; they are revoked).
-    pub fn is_usable(&self) -> bool {
-        self.revoked_at.is_none()
-    }
-}
+// An OAuth client does not expire: it is revoked.
+credential!(OAuthClient, TokenId, SecretKind::Client, "OAuth client", |client, _now| {
+    client.revoked_at
+});
 
 /// An access token obtained from an OAuth client, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,16 +83,16 @@ pub struct OAuthToken {
     pub secret_hash: SecretHash,
 }
 
-impl OAuthToken {
-    /// Whether the token is still accepted at `now` (its client's state aside).
-    pub fn is_usable(&self, now: Timestamp) -> bool {
-        now < self.expires
-    }
-}
+// An access token lives until its expiry (its client's state aside); it is not revoked on its
+// own.
+credential!(OAuthToken, TokenId, SecretKind::OAuthToken, "OAuth token", |token, now| {
+    (now >= token.expires).then_some(token.expires)
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
 
     fn spec(scopes: &str, tags: &str) -> OAuthClientSpec {
         OAuthClientSpec {

@@ -1,8 +1,10 @@
 //! API access tokens: created for a user, shown once, hashed at rest, revocable.
 
 use keygate_domain::secret::SecretKind;
-use keygate_domain::{ApiToken, AuditAction, Description, KeyLifetime, SecretToken, TokenId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_domain::{
+    ApiToken, AuditAction, Credential, Description, KeyLifetime, SecretToken, TokenId,
+};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome};
 
 use crate::random::{id_bytes, secret_bytes};
 use crate::users::require_admin;
@@ -51,7 +53,7 @@ impl Service {
             last_used_at: None,
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_api_token(&token).await?;
+        self.store.insert_credential(&token).await?;
         tracing::info!(token = %secret.masked(), user = %user.name, "API token created");
         let detail = serde_json::json!({ "user": user.name.as_str(), "expires": token.expires.to_rfc3339() });
         self.record_audit(actor, AuditAction::TokenCreate, token.id.as_str(), detail).await;
@@ -61,7 +63,7 @@ impl Service {
     /// All tokens. Admins only.
     pub async fn list_api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, ServiceError> {
         require_admin(actor)?;
-        Ok(self.store.list_api_tokens().await?)
+        Ok(Credentials::<ApiToken>::list_credentials(&*self.store).await?)
     }
 
     /// Revokes a token; idempotent. Admins only.
@@ -71,39 +73,21 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<ApiToken>, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "API token", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        let outcome =
-            self.store.revoke_api_token(&parsed, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(),
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(t) = &outcome {
-            tracing::info!(token = %keygate_domain::secret::masked(SecretKind::Api, t.id.as_str()), "API token revoked");
-            self.record_audit(
-                actor,
-                AuditAction::TokenRevoke,
-                t.id.as_str(),
-                serde_json::json!({}),
-            )
-            .await;
-        }
-        Ok(outcome)
+        self.revoke_credential::<ApiToken>(actor, id, AuditAction::TokenRevoke).await
     }
 
     /// Authenticates a request's token. Every failure is the same
     /// [`ServiceError::Unauthenticated`], so callers cannot probe which part was wrong.
     pub async fn authenticate_api_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let token = SecretToken::parse(presented, SecretKind::Api)
-            .map_err(|_| ServiceError::Unauthenticated)?;
-        let id = TokenId::parse(token.id()).ok_or(ServiceError::Unauthenticated)?;
-        let stored = self.store.find_api_token(&id).await?.ok_or(ServiceError::Unauthenticated)?;
-        if !self.pepper.verify(&token, &stored.secret_hash) {
+        let stored = self
+            .verify_presented::<ApiToken>(presented)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let now = self.now();
+        if !stored.is_usable(now) {
             return Err(ServiceError::Unauthenticated);
         }
-        let now = self.now();
-        stored.check_usable(now).map_err(|_| ServiceError::Unauthenticated)?;
-        self.store.touch_api_token(&stored.id, now).await?;
+        RevocableCredentials::<ApiToken>::touch_credential(&*self.store, &stored.id, now).await?;
         Ok(Actor::User(stored.user))
     }
 }

@@ -5,8 +5,9 @@ use keygate_domain::{
     AuditAction, AuthKey, AuthKeyId, AuthKeySpec, Description, KeyLifetime, KeyRejected, Scope,
     SecretToken, TagSet, User,
 };
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{Credentials, RevokeOutcome, StoreError};
 
+use crate::credentials::Listing;
 use crate::random::{id_bytes, secret_bytes};
 use crate::{Actor, Service, ServiceError};
 
@@ -35,11 +36,7 @@ pub struct CreatedKey {
 }
 
 /// Keys as listed: the valid ones, and those revoked, expired or used up recently.
-#[derive(Debug, Default)]
-pub struct KeyListing {
-    pub valid: Vec<AuthKey>,
-    pub recently_invalid: Vec<AuthKey>,
-}
+pub type KeyListing = Listing<AuthKey>;
 
 impl Service {
     /// Creates a pre-authentication key.
@@ -85,7 +82,7 @@ impl Service {
                 self.pepper.hash(&secret),
                 now,
             );
-            match self.store.insert_auth_key(&key).await {
+            match self.store.insert_credential(&key).await {
                 Ok(()) => {
                     tracing::info!(key = %secret.masked(), user = %owner, reusable = key.reusable,
                         ephemeral = key.ephemeral, tags = %key.tags, "auth key created");
@@ -109,37 +106,26 @@ impl Service {
     /// within the configured window. Newest first.
     pub async fn list_auth_keys(&self, actor: &Actor) -> Result<KeyListing, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
-        let now = self.now();
-        let window = self.config.recently_invalid_window;
-        let mut listing = KeyListing::default();
-        for key in self.store.list_auth_keys().await? {
-            if !visible_to(actor, &key) {
-                continue;
-            }
-            if key.check_usable(now).is_ok() {
-                listing.valid.push(key);
-            } else if key.is_recently_invalid(now, window) {
-                listing.recently_invalid.push(key);
-            }
-        }
-        Ok(listing)
+        let keys = Credentials::<AuthKey>::list_credentials(&*self.store).await?;
+        let visible = keys.into_iter().filter(|k| visible_to(actor, k));
+        Ok(Listing::sort(visible, self.now(), self.config.recently_invalid_window))
     }
 
     /// Every key visible to `actor`, whatever its state (for `?all=true`-style listings).
     pub async fn all_auth_keys(&self, actor: &Actor) -> Result<Vec<AuthKey>, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "listing auth keys")?;
-        let keys = self.store.list_auth_keys().await?;
+        let keys = Credentials::<AuthKey>::list_credentials(&*self.store).await?;
         Ok(keys.into_iter().filter(|k| visible_to(actor, k)).collect())
     }
 
     /// One key by its public id.
     pub async fn auth_key(&self, actor: &Actor, id: &str) -> Result<AuthKey, ServiceError> {
         actor.require_scope(Scope::AuthKeysRead, "reading auth keys")?;
-        let not_found = || ServiceError::NotFound { what: "auth key", id: id.to_owned() };
-        let parsed = AuthKeyId::parse(id).ok_or_else(not_found)?;
-        match self.store.find_auth_key(&parsed).await? {
-            Some(k) if visible_to(actor, &k) => Ok(k),
-            _ => Err(not_found()),
+        let key = self.credential::<AuthKey>(id).await?;
+        if visible_to(actor, &key) {
+            Ok(key)
+        } else {
+            Err(ServiceError::NotFound { what: "auth key", id: id.to_owned() })
         }
     }
 
@@ -151,20 +137,9 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<AuthKey>, ServiceError> {
         actor.require_scope(Scope::AuthKeys, "revoking auth keys")?;
-        let key = self.auth_key(actor, id).await?;
-        let outcome =
-            self.store.revoke_auth_key(&key.id, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    ServiceError::NotFound { what: "auth key", id: id.to_owned() }
-                }
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(k) = &outcome {
-            tracing::info!(key = %keygate_domain::secret::masked(SecretKind::Auth, k.id.as_str()), "auth key revoked");
-            self.record_audit(actor, AuditAction::KeyRevoke, k.id.as_str(), serde_json::json!({}))
-                .await;
-        }
-        Ok(outcome)
+        // Only keys the actor may see can be revoked: others are "not found".
+        self.auth_key(actor, id).await?;
+        self.revoke_credential::<AuthKey>(actor, id, AuditAction::KeyRevoke).await
     }
 
     /// Checks a key presented by a node, without using it: the key must exist, its secret must
@@ -175,13 +150,7 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<AuthKey, PresentedKeyError> {
-        let token =
-            SecretToken::parse(presented, SecretKind::Auth).map_err(|_| KeyRejected::Unknown)?;
-        let id = AuthKeyId::parse(token.id()).ok_or(KeyRejected::Unknown)?;
-        let key = self.store.find_auth_key(&id).await?.ok_or(KeyRejected::Unknown)?;
-        if !self.pepper.verify(&token, &key.secret_hash) {
-            return Err(KeyRejected::Unknown.into());
-        }
+        let key = self.verify_presented::<AuthKey>(presented).await?.ok_or(KeyRejected::Unknown)?;
         key.check_usable(self.now())?;
         Ok(key)
     }

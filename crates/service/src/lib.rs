@@ -36,6 +36,7 @@ mod api_tokens;
 mod audit;
 mod auth_keys;
 mod clock;
+mod credentials;
 mod error;
 mod ip_allocator;
 mod lifecycle;
@@ -59,6 +60,7 @@ pub use admins::{
 pub use api_tokens::{CreatedToken, TokenSpec};
 pub use auth_keys::{CreatedKey, KeyListing, NewKeyRequest, PresentedKeyError};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use credentials::Listing;
 pub use error::ServiceError;
 /// Re-exported so surfaces can match on revocations without depending on the store.
 pub use keygate_store::RevokeOutcome;

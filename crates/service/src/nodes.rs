@@ -43,7 +43,7 @@ use keygate_domain::{
     AuditAction, AuditActor, AuthKey, DiscoKey, KeyRejected, MachineKey, NewNode, Node, NodeId,
     NodeKey, NodeOwner, SecretToken, TagSet, TailnetSettings, Timestamp, User,
 };
-use keygate_store::{ConsumeOutcome, StoreError};
+use keygate_store::{ConsumeOutcome, StoreError, Unique};
 
 use crate::auth_keys::PresentedKeyError;
 use crate::error::ServiceError;
@@ -305,17 +305,17 @@ impl Tailnet {
                         "enrolment refused: key used up concurrently");
                     return Ok(RegisterOutcome::Refused(rejected.into()));
                 }
-                Err(StoreError::Conflict(what @ ("node ipv4" | "node ipv6"))) => {
+                Err(StoreError::Conflict(what @ (Unique::NodeIpv4 | Unique::NodeIpv6))) => {
                     // Keep the offset marked used: the database says it is taken.
                     self.release_name(&name);
                     last_conflict = Some(what);
                 }
-                Err(StoreError::Conflict(what @ "node given_name")) => {
+                Err(StoreError::Conflict(what @ Unique::NodeGivenName)) => {
                     give_back(self);
                     self.block_name(&name);
                     last_conflict = Some(what);
                 }
-                Err(StoreError::Conflict("node node_key")) => {
+                Err(StoreError::Conflict(Unique::NodeNodeKey)) => {
                     give_back(self);
                     return Ok(RegisterOutcome::Refused(Refusal::NodeKeyInUse));
                 }
@@ -325,7 +325,7 @@ impl Tailnet {
                 }
             }
         }
-        Err(StoreError::Conflict(last_conflict.unwrap_or("node")).into())
+        Err(StoreError::Conflict(last_conflict.unwrap_or(Unique::NodeIpv4)).into())
     }
 
     /// A known machine presenting a key: the node is enrolled anew with that key.
@@ -556,7 +556,7 @@ pub(crate) fn masked_presented(presented: &str) -> String {
 /// A node-key conflict on update means another machine took the key meanwhile.
 fn node_key_conflict(e: StoreError) -> ServiceError {
     match e {
-        StoreError::Conflict("node node_key") => {
+        StoreError::Conflict(Unique::NodeNodeKey) => {
             ServiceError::Invalid(Refusal::NodeKeyInUse.to_string())
         }
         e => e.into(),

@@ -10,10 +10,10 @@
 use keygate_domain::oauth::ACCESS_TOKEN_LIFETIME;
 use keygate_domain::secret::{masked, SecretKind};
 use keygate_domain::{
-    AuditAction, AuthKeySpec, Description, OAuthClient, OAuthClientSpec, OAuthToken, Scope,
-    ScopeSet, SecretToken, TagSet, TokenId,
+    AuditAction, AuthKeySpec, Credential, Description, OAuthClient, OAuthClientSpec, OAuthToken,
+    Scope, ScopeSet, SecretToken, TagSet, TokenId,
 };
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome, StoreError};
 
 use crate::actor::{Actor, OAuthGrant};
 use crate::random::{id_bytes, secret_bytes};
@@ -98,7 +98,7 @@ impl Service {
             last_used_at: None,
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_oauth_client(&client).await?;
+        self.store.insert_credential(&client).await?;
         tracing::info!(client = %secret.masked(), scopes = %client.scopes, tags = %client.tags, "OAuth client created");
         let detail = serde_json::json!({
             "scopes": client.scopes.to_strings(),
@@ -115,15 +115,13 @@ impl Service {
         actor: &Actor,
     ) -> Result<Vec<OAuthClient>, ServiceError> {
         require_admin(actor)?;
-        Ok(self.store.list_oauth_clients().await?)
+        Ok(Credentials::<OAuthClient>::list_credentials(&*self.store).await?)
     }
 
     /// One OAuth client by id. Admins only.
     pub async fn oauth_client(&self, actor: &Actor, id: &str) -> Result<OAuthClient, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "OAuth client", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        self.store.find_oauth_client(&parsed).await?.ok_or_else(not_found)
+        self.credential::<OAuthClient>(id).await
     }
 
     /// Revokes an OAuth client, which also cuts off every access token it obtained.
@@ -134,19 +132,7 @@ impl Service {
         id: &str,
     ) -> Result<RevokeOutcome<OAuthClient>, ServiceError> {
         require_admin(actor)?;
-        let not_found = || ServiceError::NotFound { what: "OAuth client", id: id.to_owned() };
-        let parsed = TokenId::parse(id).ok_or_else(not_found)?;
-        let outcome =
-            self.store.revoke_oauth_client(&parsed, self.now()).await.map_err(|e| match e {
-                StoreError::NotFound(_) => not_found(),
-                e => e.into(),
-            })?;
-        if let RevokeOutcome::Revoked(c) = &outcome {
-            tracing::info!(client = %masked(SecretKind::Client, c.id.as_str()), "OAuth client revoked");
-            let detail = serde_json::json!({});
-            self.record_audit(actor, AuditAction::OAuthClientRevoke, c.id.as_str(), detail).await;
-        }
-        Ok(outcome)
+        self.revoke_credential::<OAuthClient>(actor, id, AuditAction::OAuthClientRevoke).await
     }
 
     /// The client-credentials grant: checks the client secret and issues an access token for
@@ -201,8 +187,9 @@ impl Service {
             expires: now.plus(ACCESS_TOKEN_LIFETIME),
             secret_hash: self.pepper.hash(&secret),
         };
-        self.store.insert_oauth_token(&token).await?;
-        self.store.touch_oauth_client(&client.id, now).await?;
+        self.store.insert_credential(&token).await?;
+        RevocableCredentials::<OAuthClient>::touch_credential(&*self.store, &client.id, now)
+            .await?;
         tracing::info!(client = %masked(SecretKind::Client, client.id.as_str()), token = %secret.masked(),
             scopes = %token.scopes, "OAuth access token issued");
         Ok(IssuedAccessToken { token, secret })
@@ -222,17 +209,14 @@ impl Service {
     /// Authenticates an OAuth access token: known, matching, unexpired, and its client not
     /// revoked.
     pub async fn authenticate_oauth_token(&self, presented: &str) -> Result<Actor, ServiceError> {
-        let refused = || ServiceError::Unauthenticated;
-        let secret =
-            SecretToken::parse(presented, SecretKind::OAuthToken).map_err(|_| refused())?;
-        let id = TokenId::parse(secret.id()).ok_or_else(refused)?;
-        let token = self.store.find_oauth_token(&id).await?.ok_or_else(refused)?;
-        if !self.pepper.verify(&secret, &token.secret_hash) || !token.is_usable(self.now()) {
-            return Err(refused());
-        }
-        let client = self.store.find_oauth_client(&token.client).await?.ok_or_else(refused)?;
-        if !client.is_usable() {
-            return Err(refused());
+        let token = self
+            .verify_presented::<OAuthToken>(presented)
+            .await?
+            .filter(|t| t.is_usable(self.now()))
+            .ok_or(ServiceError::Unauthenticated)?;
+        let client: Option<OAuthClient> = self.store.find_credential(&token.client).await?;
+        if !client.is_some_and(|c| c.is_usable(self.now())) {
+            return Err(ServiceError::Unauthenticated);
         }
         Ok(Actor::OAuth(OAuthGrant {
             client: token.client,
@@ -246,14 +230,8 @@ impl Service {
         &self,
         presented: &str,
     ) -> Result<OAuthClient, AccessTokenError> {
-        let refused = || AccessTokenError::InvalidClient;
-        let secret = SecretToken::parse(presented, SecretKind::Client).map_err(|_| refused())?;
-        let id = TokenId::parse(secret.id()).ok_or_else(refused)?;
-        let client = self.store.find_oauth_client(&id).await?.ok_or_else(refused)?;
-        if !self.pepper.verify(&secret, &client.secret_hash) || !client.is_usable() {
-            return Err(refused());
-        }
-        Ok(client)
+        let client = self.verify_presented::<OAuthClient>(presented).await?;
+        client.filter(|c| c.is_usable(self.now())).ok_or(AccessTokenError::InvalidClient)
     }
 }
 

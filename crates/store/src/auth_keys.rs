@@ -20,17 +20,59 @@
 //! [`AuthKey::check_usable`] names the reason. Uses only grow and revocation is final, so a
 //! key that failed the guard cannot look usable on that second read.
 
-use keygate_domain::{
-    AuthKey, AuthKeyId, Description, KeyRejected, SecretHash, TagSet, Timestamp, UserId,
-};
+use keygate_domain::{AuthKey, AuthKeyId, Description, KeyRejected, TagSet, Timestamp, UserId};
 
-use crate::conn::Conn;
-use crate::revoke::{revoke_once, RevokeSql};
-use crate::{RevokeOutcome, StoreError};
+use crate::conn::{Arg, Conn};
+use crate::credentials::{self, parsed, secret_hash, CredentialTable, Revocable, Stored};
+use crate::StoreError;
+
+macro_rules! columns {
+    () => {
+        "id, creator, reusable, usage_limit, use_count, ephemeral, preauthorized, tags, \
+         description, created_at, expires_at, revoked_at, last_used_at, secret_hash"
+    };
+}
+
+/// The `auth_keys` table.
+pub(crate) struct AuthKeys;
+
+impl Stored for AuthKey {
+    type Table = AuthKeys;
+}
+
+impl Revocable for AuthKeys {}
+
+impl CredentialTable for AuthKeys {
+    type Value = AuthKey;
+    type Row = AuthKeyRow;
+    const TABLE: &'static str = "auth_keys";
+    const COLUMNS: &'static str = columns!();
+    const WHAT: &'static str = "auth key";
+    const REFERENCED: &'static str = "creator user";
+
+    fn bind(key: &AuthKey) -> Vec<Arg<'_>> {
+        vec![
+            key.id.as_str().into(),
+            key.creator.map(|u| u.0).into(),
+            key.reusable.into(),
+            key.usage_limit.map(i64::from).into(),
+            i64::from(key.use_count).into(),
+            key.ephemeral.into(),
+            key.preauthorized.into(),
+            key.tags.to_string().into(),
+            key.description.as_str().into(),
+            key.created.into(),
+            key.expires.into(),
+            key.revoked_at.into(),
+            key.last_used_at.into(),
+            key.secret_hash.0.as_slice().into(),
+        ]
+    }
+}
 
 /// An `auth_keys` row.
 #[derive(sqlx::FromRow)]
-struct AuthKeyRow {
+pub(crate) struct AuthKeyRow {
     id: String,
     creator: Option<i64>,
     reusable: bool,
@@ -51,52 +93,29 @@ impl TryFrom<AuthKeyRow> for AuthKey {
     type Error = StoreError;
 
     fn try_from(row: AuthKeyRow) -> Result<Self, StoreError> {
-        const WHAT: &str = "auth_keys";
+        const WHAT: &str = AuthKeys::TABLE;
         Ok(AuthKey {
             id: AuthKeyId::from_stored(row.id),
             creator: row.creator.map(UserId),
             reusable: row.reusable,
-            usage_limit: row
-                .usage_limit
-                .map(u32::try_from)
-                .transpose()
-                .map_err(|e| StoreError::corrupt(WHAT, format_args!("usage_limit: {e}")))?,
-            use_count: u32::try_from(row.use_count)
-                .map_err(|e| StoreError::corrupt(WHAT, format_args!("use_count: {e}")))?,
+            usage_limit: parsed(
+                WHAT,
+                "usage_limit",
+                row.usage_limit.map(u32::try_from).transpose(),
+            )?,
+            use_count: parsed(WHAT, "use_count", u32::try_from(row.use_count))?,
             ephemeral: row.ephemeral,
             preauthorized: row.preauthorized,
-            tags: TagSet::parse_list(&row.tags)
-                .map_err(|e| StoreError::corrupt(WHAT, format_args!("tags: {e}")))?,
+            tags: parsed(WHAT, "tags", TagSet::parse_list(&row.tags))?,
             description: Description::from_stored(row.description),
             created: Timestamp::from_unix_millis(row.created_at),
             expires: Timestamp::from_unix_millis(row.expires_at),
             revoked_at: row.revoked_at.map(Timestamp::from_unix_millis),
             last_used_at: row.last_used_at.map(Timestamp::from_unix_millis),
-            secret_hash: SecretHash::from_slice(&row.secret_hash)
-                .ok_or_else(|| StoreError::corrupt(WHAT, "secret_hash is not 32 bytes"))?,
+            secret_hash: secret_hash(WHAT, &row.secret_hash)?,
         })
     }
 }
-
-macro_rules! columns {
-    () => {
-        "id, creator, reusable, usage_limit, use_count, ephemeral, preauthorized, tags, \
-         description, created_at, expires_at, revoked_at, last_used_at, secret_hash"
-    };
-}
-
-const INSERT: &str = "INSERT INTO auth_keys (id, creator, reusable, usage_limit, use_count, \
-     ephemeral, preauthorized, tags, description, created_at, expires_at, revoked_at, \
-     last_used_at, secret_hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-const SELECT_BY_ID: &str = concat!("SELECT ", columns!(), " FROM auth_keys WHERE id = $1");
-/// Newest first; the id breaks ties between keys made in the same millisecond.
-const SELECT_ALL: &str =
-    concat!("SELECT ", columns!(), " FROM auth_keys ORDER BY created_at DESC, id DESC");
-const REVOKE: &str = concat!(
-    "UPDATE auth_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING ",
-    columns!()
-);
 
 /// The compare-and-set of one use (see the module docs). The condition mirrors
 /// [`AuthKey::check_usable`]: not revoked, `now` before the expiry, and a one-off key unused
@@ -110,54 +129,6 @@ const CONSUME: &str = concat!(
     columns!()
 );
 
-pub(crate) async fn insert<C: Conn>(c: &mut C, key: &AuthKey) -> Result<(), StoreError> {
-    let tags = key.tags.to_string();
-    c.execute(
-        INSERT,
-        &[
-            key.id.as_str().into(),
-            key.creator.map(|u| u.0).into(),
-            key.reusable.into(),
-            key.usage_limit.map(i64::from).into(),
-            i64::from(key.use_count).into(),
-            key.ephemeral.into(),
-            key.preauthorized.into(),
-            tags.as_str().into(),
-            key.description.as_str().into(),
-            key.created.into(),
-            key.expires.into(),
-            key.revoked_at.into(),
-            key.last_used_at.into(),
-            key.secret_hash.0.as_slice().into(),
-        ],
-    )
-    .await
-    .map_err(|e| StoreError::from_write(e, "creator user"))?;
-    Ok(())
-}
-
-pub(crate) async fn find<C: Conn>(
-    c: &mut C,
-    id: &AuthKeyId,
-) -> Result<Option<AuthKey>, StoreError> {
-    let row: Option<AuthKeyRow> = c.fetch_optional(SELECT_BY_ID, &[id.as_str().into()]).await?;
-    row.map(AuthKey::try_from).transpose()
-}
-
-pub(crate) async fn list<C: Conn>(c: &mut C) -> Result<Vec<AuthKey>, StoreError> {
-    let rows: Vec<AuthKeyRow> = c.fetch_all(SELECT_ALL, &[]).await?;
-    rows.into_iter().map(AuthKey::try_from).collect()
-}
-
-pub(crate) async fn revoke<C: Conn>(
-    c: &mut C,
-    id: &AuthKeyId,
-    at: Timestamp,
-) -> Result<RevokeOutcome<AuthKey>, StoreError> {
-    let sql = RevokeSql { revoke: REVOKE, select: SELECT_BY_ID, what: "auth key" };
-    revoke_once::<_, AuthKeyRow, _>(c, sql, id.as_str(), at).await
-}
-
 /// Counts one use of the key at `now`: the key as updated, or why it cannot be used.
 /// [`StoreError::NotFound`] for an unknown id.
 pub(crate) async fn consume<C: Conn>(
@@ -170,7 +141,9 @@ pub(crate) async fn consume<C: Conn>(
     if let Some(row) = updated {
         return Ok(Ok(row.try_into()?));
     }
-    let key = find(c, id).await?.ok_or(StoreError::NotFound("auth key"))?;
+    let key = credentials::find::<AuthKeys, C>(c, id)
+        .await?
+        .ok_or(StoreError::NotFound(AuthKeys::WHAT))?;
     Ok(Err(rejection(&key, now)))
 }
 

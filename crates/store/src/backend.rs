@@ -13,13 +13,17 @@ use std::ops::DerefMut;
 
 use async_trait::async_trait;
 use keygate_domain::{
-    ApiToken, AuthKey, AuthKeyId, MachineKey, NewNode, Node, NodeId, NodeKey, TailnetSettings,
-    Timestamp, TokenId, User, UserId, UserName,
+    AuthKeyId, MachineKey, NewNode, Node, NodeId, NodeKey, TailnetSettings, Timestamp, User,
+    UserId, UserName,
 };
 
+use crate::auth_keys;
 use crate::conn::Conn;
+use crate::credentials::{self, Revocable, Stored};
+use crate::oauth_tokens::OAuthTokens;
 use crate::{
-    api_tokens, auth_keys, nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError,
+    nodes, settings, users, ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome,
+    Store, StoreError,
 };
 
 /// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
@@ -44,6 +48,43 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
+/// Every kind of credential, once.
+#[async_trait]
+impl<B: Backend, C: Stored> Credentials<C> for B {
+    async fn insert_credential(&self, credential: &C) -> Result<(), StoreError> {
+        credentials::insert::<C::Table, _>(&mut *self.writer().await?, credential).await
+    }
+
+    async fn find_credential(&self, id: &C::Id) -> Result<Option<C>, StoreError> {
+        credentials::find::<C::Table, _>(&mut *self.reader().await?, id).await
+    }
+
+    async fn list_credentials(&self) -> Result<Vec<C>, StoreError> {
+        credentials::list::<C::Table, _>(&mut *self.reader().await?).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend, C: Stored> RevocableCredentials<C> for B
+where
+    C::Table: Revocable,
+{
+    async fn revoke_credential(
+        &self,
+        id: &C::Id,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<C>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = credentials::revoke::<C::Table, _>(&mut *tx, id, at).await?;
+        B::commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn touch_credential(&self, id: &C::Id, at: Timestamp) -> Result<(), StoreError> {
+        credentials::touch::<C::Table, _>(&mut *self.writer().await?, id, at).await
+    }
+}
+
 #[async_trait]
 impl<B: Backend> Store for B {
     fn backend_name(&self) -> &'static str {
@@ -64,29 +105,6 @@ impl<B: Backend> Store for B {
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         users::list(&mut *self.reader().await?).await
-    }
-
-    async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError> {
-        auth_keys::insert(&mut *self.writer().await?, key).await
-    }
-
-    async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError> {
-        auth_keys::find(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError> {
-        auth_keys::list(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_auth_key(
-        &self,
-        id: &AuthKeyId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<AuthKey>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = auth_keys::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
     }
 
     async fn consume_auth_key(
@@ -120,6 +138,24 @@ impl<B: Backend> Store for B {
         Ok(ConsumeOutcome::Consumed { key, value: node })
     }
 
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError> {
+        let mut tx = self.begin().await?;
+        // As in `insert_node_consuming_key`: any early return drops `tx` uncommitted, so a
+        // rejected key writes nothing and a failed update un-counts the use.
+        let key = match auth_keys::consume(&mut *tx, key, now).await? {
+            Ok(key) => key,
+            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
+        };
+        nodes::update(&mut *tx, node).await?;
+        B::commit(tx).await?;
+        Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
+    }
+
     async fn insert_node(&self, node: &NewNode) -> Result<Node, StoreError> {
         nodes::insert(&mut *self.writer().await?, node).await
     }
@@ -150,33 +186,6 @@ impl<B: Backend> Store for B {
 
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError> {
         nodes::delete(&mut *self.writer().await?, id).await
-    }
-
-    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        api_tokens::insert(&mut *self.writer().await?, token).await
-    }
-
-    async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError> {
-        api_tokens::find(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        api_tokens::list(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_api_token(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<ApiToken>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = api_tokens::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
-    }
-
-    async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        api_tokens::touch(&mut *self.writer().await?, id, at).await
     }
 
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError> {
@@ -281,7 +290,7 @@ impl<B: Backend> Store for B {
         Ok(outcome)
     }
 
-    // ---- audit log and OAuth ----
+    // ---- audit log, OAuth clients and their access tokens ----
 
     async fn insert_audit_event(
         &self,
@@ -297,55 +306,8 @@ impl<B: Backend> Store for B {
         crate::audit_events::list(&mut *self.reader().await?, filter).await
     }
 
-    async fn insert_oauth_client(
-        &self,
-        client: &keygate_domain::OAuthClient,
-    ) -> Result<(), StoreError> {
-        crate::oauth_clients::insert(&mut *self.writer().await?, client).await
-    }
-
-    async fn find_oauth_client(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError> {
-        crate::oauth_clients::find(&mut *self.reader().await?, id).await
-    }
-
-    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError> {
-        crate::oauth_clients::list(&mut *self.reader().await?).await
-    }
-
-    async fn revoke_oauth_client(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = crate::oauth_clients::revoke(&mut *tx, id, at).await?;
-        B::commit(tx).await?;
-        Ok(outcome)
-    }
-
-    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError> {
-        crate::oauth_clients::touch(&mut *self.writer().await?, id, at).await
-    }
-
-    async fn insert_oauth_token(
-        &self,
-        token: &keygate_domain::OAuthToken,
-    ) -> Result<(), StoreError> {
-        crate::oauth_tokens::insert(&mut *self.writer().await?, token).await
-    }
-
-    async fn find_oauth_token(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError> {
-        crate::oauth_tokens::find(&mut *self.reader().await?, id).await
-    }
-
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
-        crate::oauth_tokens::delete_expired(&mut *self.writer().await?, now).await
+        credentials::delete_expired::<OAuthTokens, _>(&mut *self.writer().await?, now).await
     }
 
     async fn insert_policy_revision(
@@ -364,25 +326,5 @@ impl<B: Backend> Store for B {
 
     async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError> {
         crate::policies::list(&mut *self.reader().await?).await
-    }
-
-    // ---- node lifecycle ----
-
-    async fn update_node_consuming_key(
-        &self,
-        node: &Node,
-        key: &AuthKeyId,
-        now: Timestamp,
-    ) -> Result<ConsumeOutcome<Node>, StoreError> {
-        let mut tx = self.begin().await?;
-        // As in `insert_node_consuming_key`: any early return drops `tx` uncommitted, so a
-        // rejected key writes nothing and a failed update un-counts the use.
-        let key = match auth_keys::consume(&mut *tx, key, now).await? {
-            Ok(key) => key,
-            Err(rejected) => return Ok(ConsumeOutcome::Rejected(rejected)),
-        };
-        nodes::update(&mut *tx, node).await?;
-        B::commit(tx).await?;
-        Ok(ConsumeOutcome::Consumed { key, value: node.clone() })
     }
 }

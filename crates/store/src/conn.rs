@@ -18,14 +18,22 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Type};
 
 /// One bound query argument, of a type both databases store natively.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
     Bool(bool),
     Text(&'a str),
+    /// Text made for the query, such as a tag list rendered from its set.
+    OwnedText(String),
     OptText(Option<&'a str>),
     Bytes(&'a [u8]),
+}
+
+impl From<String> for Arg<'_> {
+    fn from(v: String) -> Self {
+        Arg::OwnedText(v)
+    }
 }
 
 impl From<i64> for Arg<'_> {
@@ -97,35 +105,35 @@ pub(crate) trait Conn: Send {
     /// The first row, if any.
     fn fetch_optional<'a, R: Record>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Option<R>, sqlx::Error>> + Send + 'a;
 
     /// Exactly one row (for `INSERT … RETURNING`); `RowNotFound` otherwise.
     fn fetch_one<'a, R: Record>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<R, sqlx::Error>> + Send + 'a;
 
     /// Every row.
     fn fetch_all<'a, R: Record>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<Vec<R>, sqlx::Error>> + Send + 'a;
 
     /// Runs a statement; the number of rows it changed.
     fn execute<'a>(
         &'a mut self,
-        sql: &'static str,
+        sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
 }
 
 /// Encodes `args` for database `DB`. The one place that needs to know each argument type is
 /// encodable by the driver; the `where` clause holds for both of ours.
-fn arguments<'a, DB>(args: &[Arg<'a>]) -> Result<DB::Arguments<'a>, sqlx::Error>
+fn arguments<'a, DB>(args: &'a [Arg<'a>]) -> Result<DB::Arguments<'a>, sqlx::Error>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
@@ -137,13 +145,14 @@ where
 {
     let mut out = DB::Arguments::<'a>::default();
     for arg in args {
-        match *arg {
-            Arg::Int(v) => out.add(v),
-            Arg::OptInt(v) => out.add(v),
-            Arg::Bool(v) => out.add(v),
-            Arg::Text(v) => out.add(v),
-            Arg::OptText(v) => out.add(v),
-            Arg::Bytes(v) => out.add(v),
+        match arg {
+            Arg::Int(v) => out.add(*v),
+            Arg::OptInt(v) => out.add(*v),
+            Arg::Bool(v) => out.add(*v),
+            Arg::Text(v) => out.add(*v),
+            Arg::OwnedText(v) => out.add(v.as_str()),
+            Arg::OptText(v) => out.add(*v),
+            Arg::Bytes(v) => out.add(*v),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -158,7 +167,7 @@ macro_rules! impl_conn {
         impl Conn for $conn {
             async fn fetch_optional<'a, R: Record>(
                 &'a mut self,
-                sql: &'static str,
+                sql: &'a str,
                 args: &'a [Arg<'a>],
             ) -> Result<Option<R>, sqlx::Error> {
                 let args = arguments::<$db>(args)?;
@@ -167,7 +176,7 @@ macro_rules! impl_conn {
 
             async fn fetch_one<'a, R: Record>(
                 &'a mut self,
-                sql: &'static str,
+                sql: &'a str,
                 args: &'a [Arg<'a>],
             ) -> Result<R, sqlx::Error> {
                 let args = arguments::<$db>(args)?;
@@ -176,7 +185,7 @@ macro_rules! impl_conn {
 
             async fn fetch_all<'a, R: Record>(
                 &'a mut self,
-                sql: &'static str,
+                sql: &'a str,
                 args: &'a [Arg<'a>],
             ) -> Result<Vec<R>, sqlx::Error> {
                 let args = arguments::<$db>(args)?;
@@ -185,7 +194,7 @@ macro_rules! impl_conn {
 
             async fn execute<'a>(
                 &'a mut self,
-                sql: &'static str,
+                sql: &'a str,
                 args: &'a [Arg<'a>],
             ) -> Result<u64, sqlx::Error> {
                 let args = arguments::<$db>(args)?;

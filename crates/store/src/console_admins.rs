@@ -7,7 +7,6 @@
 use std::fmt;
 
 use keygate_domain::{Timestamp, UserName};
-use sqlx::error::ErrorKind;
 
 use crate::conn::Conn;
 use crate::StoreError;
@@ -88,9 +87,6 @@ const SELECT_BY_NAME: &str = concat!("SELECT ", columns!(), " FROM console_admin
 const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM console_admins ORDER BY id");
 const COUNT: &str = "SELECT COUNT(*) FROM console_admins";
 
-/// The subject of [`StoreError::Conflict`] when an admin name is taken.
-pub(crate) const NAME_CONFLICT: &str = "console admin name";
-
 pub(crate) async fn insert<C: Conn>(
     c: &mut C,
     name: &UserName,
@@ -100,7 +96,7 @@ pub(crate) async fn insert<C: Conn>(
     let row: ConsoleAdminRow = c
         .fetch_one(INSERT, &[name.as_str().into(), password_hash.as_str().into(), created.into()])
         .await
-        .map_err(name_conflict)?;
+        .map_err(|e| StoreError::from_write(e, "console admin"))?;
     Ok(row.into())
 }
 
@@ -129,16 +125,4 @@ pub(crate) async fn list<C: Conn>(c: &mut C) -> Result<Vec<ConsoleAdmin>, StoreE
 pub(crate) async fn count<C: Conn>(c: &mut C) -> Result<u64, StoreError> {
     let (n,): (i64,) = c.fetch_one(COUNT, &[]).await?;
     u64::try_from(n).map_err(|e| StoreError::corrupt("console_admins", format_args!("count: {e}")))
-}
-
-/// The name is the table's only unique value besides its generated id, so any unique
-/// violation of an insert is a taken name. (Mapped here rather than in `error::UNIQUES`,
-/// which names the constraints of the initial schema.)
-fn name_conflict(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
-            StoreError::Conflict(NAME_CONFLICT)
-        }
-        _ => StoreError::Database(e),
-    }
 }

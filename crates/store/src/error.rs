@@ -12,10 +12,9 @@ pub enum StoreError {
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// A uniqueness constraint refused the write; the string names the constraint's subject
-    /// (for example `user name`, `node ipv4`, `node given_name`, `node machine_key`).
+    /// A uniqueness constraint refused the write.
     #[error("{0} already exists")]
-    Conflict(&'static str),
+    Conflict(Unique),
     /// A stored value could not be turned back into a domain value.
     #[error("corrupt stored value in {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
@@ -25,75 +24,103 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A unique constraint of the schema and the subject it names in [`StoreError::Conflict`].
-struct Unique {
-    /// How SQLite names it: `table.column`, as in "UNIQUE constraint failed: nodes.ipv4".
-    sqlite_column: &'static str,
-    /// How PostgreSQL names it: the constraint name the migration gives it explicitly.
-    postgres_constraint: &'static str,
-    subject: &'static str,
+/// The unique constraints of the schema (`migrations/*`), as [`StoreError::Conflict`] names
+/// them. A conformance test provokes each one on both backends, so a renamed constraint cannot
+/// silently turn a conflict into an opaque database error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unique {
+    UserName,
+    AuthKeyId,
+    ApiTokenId,
+    OAuthClientId,
+    OAuthTokenId,
+    NodeMachineKey,
+    NodeNodeKey,
+    NodeIpv4,
+    NodeIpv6,
+    NodeGivenName,
+    /// Two policy revisions saved on the same parent (see `policies.rs`).
+    PolicyRevision,
+    ConsoleAdminName,
 }
 
-/// Every unique constraint in `migrations/*/0001_initial.sql`. A conformance test provokes
-/// each one on both backends, so a renamed constraint cannot silently turn a conflict into
-/// an opaque database error.
-const UNIQUES: &[Unique] = &[
-    Unique {
-        sqlite_column: "users.name",
-        postgres_constraint: "users_name_key",
-        subject: "user name",
-    },
-    Unique {
-        sqlite_column: "auth_keys.id",
-        postgres_constraint: "auth_keys_pkey",
-        subject: "auth key id",
-    },
-    Unique {
-        sqlite_column: "api_tokens.id",
-        postgres_constraint: "api_tokens_pkey",
-        subject: "api token id",
-    },
-    Unique {
-        sqlite_column: "oauth_clients.id",
-        postgres_constraint: "oauth_clients_pkey",
-        subject: "oauth client id",
-    },
-    Unique {
-        sqlite_column: "oauth_tokens.id",
-        postgres_constraint: "oauth_tokens_pkey",
-        subject: "oauth token id",
-    },
-    Unique {
-        sqlite_column: "nodes.machine_key",
-        postgres_constraint: "nodes_machine_key_key",
-        subject: "node machine_key",
-    },
-    Unique {
-        sqlite_column: "nodes.node_key",
-        postgres_constraint: "nodes_node_key_key",
-        subject: "node node_key",
-    },
-    Unique {
-        sqlite_column: "nodes.ipv4",
-        postgres_constraint: "nodes_ipv4_key",
-        subject: "node ipv4",
-    },
-    Unique {
-        sqlite_column: "nodes.ipv6",
-        postgres_constraint: "nodes_ipv6_key",
-        subject: "node ipv6",
-    },
-    Unique {
-        sqlite_column: "nodes.given_name",
-        postgres_constraint: "nodes_given_name_key",
-        subject: "node given_name",
-    },
-    Unique {
-        sqlite_column: "policies.parent",
-        postgres_constraint: "policies_parent_key",
-        subject: "policy revision",
-    },
-];
+impl Unique {
+    /// Every constraint, as [`StoreError::from_write`] looks them up.
+    const ALL: [Unique; 12] = [
+        Unique::UserName,
+        Unique::AuthKeyId,
+        Unique::ApiTokenId,
+        Unique::OAuthClientId,
+        Unique::OAuthTokenId,
+        Unique::NodeMachineKey,
+        Unique::NodeNodeKey,
+        Unique::NodeIpv4,
+        Unique::NodeIpv6,
+        Unique::NodeGivenName,
+        Unique::PolicyRevision,
+        Unique::ConsoleAdminName,
+    ];
+
+    /// What the constraint keeps unique, in words (the start of the error message).
+    pub fn subject(self) -> &'static str {
+        match self {
+            Unique::UserName => "user name",
+            Unique::AuthKeyId => "auth key id",
+            Unique::ApiTokenId => "api token id",
+            Unique::OAuthClientId => "oauth client id",
+            Unique::OAuthTokenId => "oauth token id",
+            Unique::NodeMachineKey => "node machine_key",
+            Unique::NodeNodeKey => "node node_key",
+            Unique::NodeIpv4 => "node ipv4",
+            Unique::NodeIpv6 => "node ipv6",
+            Unique::NodeGivenName => "node given_name",
+            Unique::PolicyRevision => "policy revision",
+            Unique::ConsoleAdminName => "console admin name",
+        }
+    }
+
+    /// How SQLite names it: `table.column`, as in "UNIQUE constraint failed: nodes.ipv4".
+    fn sqlite_column(self) -> &'static str {
+        match self {
+            Unique::UserName => "users.name",
+            Unique::AuthKeyId => "auth_keys.id",
+            Unique::ApiTokenId => "api_tokens.id",
+            Unique::OAuthClientId => "oauth_clients.id",
+            Unique::OAuthTokenId => "oauth_tokens.id",
+            Unique::NodeMachineKey => "nodes.machine_key",
+            Unique::NodeNodeKey => "nodes.node_key",
+            Unique::NodeIpv4 => "nodes.ipv4",
+            Unique::NodeIpv6 => "nodes.ipv6",
+            Unique::NodeGivenName => "nodes.given_name",
+            Unique::PolicyRevision => "policies.parent",
+            Unique::ConsoleAdminName => "console_admins.name",
+        }
+    }
+
+    /// How PostgreSQL names it: the constraint name the migration gives it explicitly.
+    fn postgres_constraint(self) -> &'static str {
+        match self {
+            Unique::UserName => "users_name_key",
+            Unique::AuthKeyId => "auth_keys_pkey",
+            Unique::ApiTokenId => "api_tokens_pkey",
+            Unique::OAuthClientId => "oauth_clients_pkey",
+            Unique::OAuthTokenId => "oauth_tokens_pkey",
+            Unique::NodeMachineKey => "nodes_machine_key_key",
+            Unique::NodeNodeKey => "nodes_node_key_key",
+            Unique::NodeIpv4 => "nodes_ipv4_key",
+            Unique::NodeIpv6 => "nodes_ipv6_key",
+            Unique::NodeGivenName => "nodes_given_name_key",
+            Unique::PolicyRevision => "policies_parent_key",
+            Unique::ConsoleAdminName => "console_admins_name_key",
+        }
+    }
+}
+
+impl std::fmt::Display for Unique {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.subject())
+    }
+}
 
 /// SQLite's message for a violated UNIQUE or PRIMARY KEY constraint, before the columns.
 const SQLITE_UNIQUE_PREFIX: &str = "UNIQUE constraint failed: ";
@@ -111,12 +138,12 @@ impl StoreError {
             ErrorKind::UniqueViolation => {
                 let sqlite_columns = db.message().strip_prefix(SQLITE_UNIQUE_PREFIX);
                 let postgres_constraint = db.constraint();
-                let known = UNIQUES.iter().find(|u| {
-                    sqlite_columns == Some(u.sqlite_column)
-                        || postgres_constraint == Some(u.postgres_constraint)
+                let known = Unique::ALL.into_iter().find(|u| {
+                    sqlite_columns == Some(u.sqlite_column())
+                        || postgres_constraint == Some(u.postgres_constraint())
                 });
                 match known {
-                    Some(u) => Self::Conflict(u.subject),
+                    Some(u) => Self::Conflict(u),
                     None => Self::Database(error),
                 }
             }

@@ -5,11 +5,20 @@
 //! guarded updates that make those rules race-free; deciding what to do is the service
 //! layer's job. It knows nothing of HTTP, Noise or the service layer.
 //!
-//! Layout: one module per table (`users`, `auth_keys`, `api_tokens`, `nodes`, `settings`)
-//! holds that table's row struct, its conversion to and from the domain type, and its SQL,
-//! written once for both databases. `backend` implements [`Store`] once on top of them;
-//! `sqlite` and `postgres` only open connections. The schemas live in `migrations/sqlite`
-//! and `migrations/postgres`, kept column for column alike (a conformance test checks).
+//! Layout: one module per table (`users`, `nodes`, `settings`, `policies`, `audit_events`,
+//! `console_admins`, `console_sessions`, `console_setup_tokens`, and the credential tables
+//! `auth_keys`, `api_tokens`, `oauth_clients`, `oauth_tokens`) holds that table's row struct,
+//! its conversion to and from the domain type, and its SQL, written once for both databases.
+//! The credential tables share one implementation of insert, find, list, revoke, touch and
+//! delete-expired (`credentials`); each says only its name, columns and row mapping
+//! (`CredentialTable`), plus what is its own (the guarded consume of an auth key). The
+//! interface of those shared operations is [`Credentials`] and [`RevocableCredentials`],
+//! which [`Store`] has for every kind. `conn` is
+//! the seam between that shared SQL and the two drivers; `error` turns driver errors into
+//! [`StoreError`], naming violated unique constraints as [`Unique`]. `backend` implements
+//! [`Store`] (and the credential traits, once for every kind) on top of the table modules; `sqlite` and `postgres` only open connections.
+//! The schemas live in `migrations/sqlite` and `migrations/postgres`, kept column for column
+//! alike (a conformance test checks).
 
 mod api_tokens;
 mod audit_events;
@@ -19,13 +28,13 @@ mod conn;
 mod console_admins;
 mod console_sessions;
 mod console_setup_tokens;
+mod credentials;
 mod error;
 mod nodes;
 mod oauth_clients;
 mod oauth_tokens;
 mod policies;
 mod postgres;
-mod revoke;
 mod settings;
 mod sqlite;
 mod store;
@@ -36,11 +45,11 @@ use std::sync::Arc;
 pub use console_admins::{ConsoleAdmin, ConsoleAdminId, PasswordHash};
 pub use console_sessions::ConsoleSession;
 pub use console_setup_tokens::{SetupOutcome, SetupToken};
-pub use error::StoreError;
+pub use error::{StoreError, Unique};
 pub use policies::{NewPolicyRevision, PolicyRevision};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use store::{ConsumeOutcome, RevokeOutcome, Store};
+pub use store::{ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome, Store};
 
 /// Opens the store that `url` names, and brings its schema up to date:
 /// `sqlite://path`, `sqlite:path` or `sqlite::memory:` for SQLite (the file is created if

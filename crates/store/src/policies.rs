@@ -11,7 +11,7 @@
 //! - PostgreSQL, READ COMMITTED: both statements may see the same newest revision, but the
 //!   unique constraint on `parent` makes the second wait for the first and then fail.
 //!
-//! Either way the loser gets [`StoreError::Conflict`]`("policy revision")`, which the service
+//! Either way the loser gets [`StoreError::Conflict`] (`Unique::PolicyRevision`), which the service
 //! turns into HTTP 412 for a client that sent `If-Match`, or a retry for one that did not.
 //!
 //! The types live here rather than in the domain: they carry no rules; the policy's rules are
@@ -20,7 +20,7 @@
 use keygate_domain::Timestamp;
 
 use crate::conn::Conn;
-use crate::StoreError;
+use crate::{StoreError, Unique};
 
 /// A stored revision of the policy file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub(crate) async fn insert<C: Conn>(
         )
         .await
         .map_err(|e| StoreError::from_write(e, "policy revision"))?;
-    row.map(PolicyRevision::from).ok_or(StoreError::Conflict("policy revision"))
+    row.map(PolicyRevision::from).ok_or(StoreError::Conflict(Unique::PolicyRevision))
 }
 
 pub(crate) async fn find_latest<C: Conn>(c: &mut C) -> Result<Option<PolicyRevision>, StoreError> {

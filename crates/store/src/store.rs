@@ -1,13 +1,19 @@
 //! The storage interface every backend implements.
 //!
+//! The credentials (auth keys, API tokens, OAuth clients and access tokens) share one set of
+//! operations, [`Credentials`] and [`RevocableCredentials`], implemented once for every kind.
+//! [`Store`] sections: users; pre-authentication keys (what is theirs alone: consuming a use);
+//! nodes; settings; console admins, sessions and setup tokens; audit log; OAuth access tokens
+//! (deleting the expired); ACL policy file.
+//!
 //! Naming: `insert_*` creates, `get_*` errors with [`StoreError::NotFound`] when missing,
 //! `find_*` returns `Option`, `list_*` returns everything, `update_*` and `delete_*` change.
 //! Each method is one transaction.
 
 use async_trait::async_trait;
 use keygate_domain::{
-    ApiToken, AuthKey, AuthKeyId, KeyRejected, MachineKey, NewNode, Node, NodeId, NodeKey,
-    TailnetSettings, Timestamp, TokenId, User, UserId, UserName,
+    ApiToken, AuthKey, AuthKeyId, Credential, KeyRejected, MachineKey, NewNode, Node, NodeId,
+    NodeKey, OAuthClient, OAuthToken, TailnetSettings, Timestamp, User, UserId, UserName,
 };
 
 use crate::StoreError;
@@ -21,6 +27,16 @@ pub enum RevokeOutcome<T> {
     AlreadyRevoked(T),
 }
 
+impl<T> RevokeOutcome<T> {
+    /// The value, and whether it had been revoked before.
+    pub fn into_parts(self) -> (T, bool) {
+        match self {
+            RevokeOutcome::Revoked(value) => (value, false),
+            RevokeOutcome::AlreadyRevoked(value) => (value, true),
+        }
+    }
+}
+
 /// Result of trying to use a key once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumeOutcome<T> {
@@ -30,14 +46,48 @@ pub enum ConsumeOutcome<T> {
     Rejected(KeyRejected),
 }
 
-/// Persistent storage of users, keys, tokens, nodes and settings.
+/// The operations on one kind of credential, written once for every kind
+/// (`credentials.rs`). `C` is the credential's domain type.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Credentials<C: Credential>: Send + Sync {
+    /// Stores a new credential; [`StoreError::Conflict`] if its id exists,
+    /// [`StoreError::NotFound`] if what it refers to (its user, its client) does not.
+    async fn insert_credential(&self, credential: &C) -> Result<(), StoreError>;
+    async fn find_credential(&self, id: &C::Id) -> Result<Option<C>, StoreError>;
+    /// All of them, newest first.
+    async fn list_credentials(&self) -> Result<Vec<C>, StoreError>;
+}
+
+/// The operations on a kind of credential that is revoked and records its last use.
+#[async_trait]
+pub trait RevocableCredentials<C: Credential>: Credentials<C> {
+    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
+    async fn revoke_credential(
+        &self,
+        id: &C::Id,
+        at: Timestamp,
+    ) -> Result<RevokeOutcome<C>, StoreError>;
+    /// Records a use at `at`; [`StoreError::NotFound`] for an unknown id.
+    async fn touch_credential(&self, id: &C::Id, at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Persistent storage of users, credentials, nodes and settings. The credentials are the
+/// supertraits: `Credentials::<ApiToken>::find_credential(&*store, &id)`.
+#[async_trait]
+pub trait Store:
+    RevocableCredentials<AuthKey>
+    + RevocableCredentials<ApiToken>
+    + RevocableCredentials<OAuthClient>
+    + Credentials<OAuthToken>
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is, for logs ("sqlite" or "postgres").
     fn backend_name(&self) -> &'static str;
 
     // ---- users ----
-    /// Creates a user; [`StoreError::Conflict`]`("user name")` when the name is taken.
+    /// Creates a user; [`StoreError::Conflict`] (`Unique::UserName`) when the name is taken.
     async fn insert_user(&self, name: &UserName, created: Timestamp) -> Result<User, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
     async fn find_user_by_name(&self, name: &UserName) -> Result<Option<User>, StoreError>;
@@ -45,17 +95,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
     // ---- pre-authentication keys ----
-    /// Stores a new key; [`StoreError::Conflict`]`("auth key id")` if the id exists.
-    async fn insert_auth_key(&self, key: &AuthKey) -> Result<(), StoreError>;
-    async fn find_auth_key(&self, id: &AuthKeyId) -> Result<Option<AuthKey>, StoreError>;
-    /// All keys, newest first.
-    async fn list_auth_keys(&self) -> Result<Vec<AuthKey>, StoreError>;
-    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
-    async fn revoke_auth_key(
-        &self,
-        id: &AuthKeyId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<AuthKey>, StoreError>;
     /// Counts one use of the key if, at `now`, it is not revoked, not expired and not used up:
     /// a single guarded `UPDATE` (compare-and-set), so concurrent callers can never exceed a
     /// one-off key's single use or a limited key's limit. Sets `last_used_at = now`.
@@ -69,10 +108,20 @@ pub trait Store: Send + Sync + 'static {
     // ---- nodes ----
     /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
     /// does, and inserts `node`. If the key is rejected nothing is written; if the insert
-    /// fails (for example [`StoreError::Conflict`]`("node ipv4")`) the use is not counted.
+    /// fails (for example [`StoreError::Conflict`] (`Unique::NodeIpv4`)) the use is not counted.
     async fn insert_node_consuming_key(
         &self,
         node: &NewNode,
+        key: &AuthKeyId,
+        now: Timestamp,
+    ) -> Result<ConsumeOutcome<Node>, StoreError>;
+    /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
+    /// does, and writes every field of `node` (found by id), for a known machine enrolling
+    /// again with a new key. If the key is rejected nothing is written; if the update fails
+    /// ([`StoreError::NotFound`]`("node")`, a conflict) the use is not counted.
+    async fn update_node_consuming_key(
+        &self,
+        node: &Node,
         key: &AuthKeyId,
         now: Timestamp,
     ) -> Result<ConsumeOutcome<Node>, StoreError>;
@@ -90,26 +139,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a node; `false` when it did not exist.
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError>;
 
-    // ---- API tokens ----
-    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
-    async fn find_api_token(&self, id: &TokenId) -> Result<Option<ApiToken>, StoreError>;
-    /// All tokens, newest first.
-    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-    async fn revoke_api_token(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<ApiToken>, StoreError>;
-    /// Records a use of the token.
-    async fn touch_api_token(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
-
     // ---- settings ----
     /// The tailnet settings (defaults until first saved).
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError>;
     async fn put_settings(&self, settings: &TailnetSettings) -> Result<(), StoreError>;
 
     // ---- console admins, sessions and setup tokens (admin web console) ----
-    /// Creates a console admin; [`StoreError::Conflict`]`("console admin name")` when taken.
+    /// Creates a console admin; [`StoreError::Conflict`] (`Unique::ConsoleAdminName`) when taken.
     async fn insert_console_admin(
         &self,
         name: &UserName,
@@ -160,7 +196,7 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &crate::PasswordHash,
     ) -> Result<crate::SetupOutcome, StoreError>;
 
-    // ---- audit log and OAuth (issue 5: REST API credentials and audit) ----
+    // ---- audit log ----
     /// Appends an entry to the audit log; the entry as stored (with its id).
     async fn insert_audit_event(
         &self,
@@ -171,41 +207,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &keygate_domain::AuditFilter,
     ) -> Result<Vec<keygate_domain::AuditEvent>, StoreError>;
-    /// Stores a new OAuth client; [`StoreError::Conflict`]`("oauth client id")` if the id exists.
-    async fn insert_oauth_client(
-        &self,
-        client: &keygate_domain::OAuthClient,
-    ) -> Result<(), StoreError>;
-    async fn find_oauth_client(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthClient>, StoreError>;
-    /// All OAuth clients, newest first.
-    async fn list_oauth_clients(&self) -> Result<Vec<keygate_domain::OAuthClient>, StoreError>;
-    /// Sets `revoked_at` unless already set; [`StoreError::NotFound`] for an unknown id.
-    async fn revoke_oauth_client(
-        &self,
-        id: &TokenId,
-        at: Timestamp,
-    ) -> Result<RevokeOutcome<keygate_domain::OAuthClient>, StoreError>;
-    /// Records that the client obtained an access token.
-    async fn touch_oauth_client(&self, id: &TokenId, at: Timestamp) -> Result<(), StoreError>;
-    /// Stores a new access token; [`StoreError::NotFound`]`("oauth client")` for an unknown
-    /// client, [`StoreError::Conflict`]`("oauth token id")` if the id exists.
-    async fn insert_oauth_token(
-        &self,
-        token: &keygate_domain::OAuthToken,
-    ) -> Result<(), StoreError>;
-    async fn find_oauth_token(
-        &self,
-        id: &TokenId,
-    ) -> Result<Option<keygate_domain::OAuthToken>, StoreError>;
+    // ---- OAuth access tokens ----
     /// Deletes access tokens that expired at or before `now`; how many were deleted.
     async fn delete_expired_oauth_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
 
-    // ---- ACL policy file (issue 7: policy engine) ----
+    // ---- ACL policy file ----
     /// Saves a revision of the policy file if its `parent` is the newest revision (0 when none
-    /// was saved yet); [`StoreError::Conflict`]`("policy revision")` otherwise, so that of two
+    /// was saved yet); [`StoreError::Conflict`] (`Unique::PolicyRevision`) otherwise, so that of two
     /// saves made from the same revision exactly one is stored.
     async fn insert_policy_revision(
         &self,
@@ -217,16 +225,4 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<crate::PolicyRevision>, StoreError>;
     /// Every revision, newest first.
     async fn list_policy_revisions(&self) -> Result<Vec<crate::PolicyRevision>, StoreError>;
-
-    // ---- node lifecycle (issue 4) ----
-    /// In one transaction: consumes one use of `key` exactly as [`Store::consume_auth_key`]
-    /// does, and writes every field of `node` (found by id), for a known machine enrolling
-    /// again with a new key. If the key is rejected nothing is written; if the update fails
-    /// ([`StoreError::NotFound`]`("node")`, a conflict) the use is not counted.
-    async fn update_node_consuming_key(
-        &self,
-        node: &Node,
-        key: &AuthKeyId,
-        now: Timestamp,
-    ) -> Result<ConsumeOutcome<Node>, StoreError>;
 }

@@ -1,7 +1,7 @@
 //! API tokens: insert, find, list, revoke, touch.
 
 use keygate_domain::{ApiToken, Description, SecretHash, TokenId, UserId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome, StoreError, Unique};
 
 use crate::support::{conformance, user, TestDb, DAY, MINUTE, T0};
 
@@ -38,52 +38,75 @@ async fn api_tokens_round_trip_and_list_newest_first(db: TestDb) {
         ..token(2, alice.id)
     };
     for t in [&plain, &used] {
-        db.store.insert_api_token(t).await.unwrap();
+        db.store.insert_credential(t).await.unwrap();
     }
-    assert_eq!(db.store.find_api_token(&plain.id).await.unwrap(), Some(plain.clone()));
-    assert_eq!(db.store.find_api_token(&used.id).await.unwrap(), Some(used.clone()));
-    assert_eq!(db.store.find_api_token(&token(9, alice.id).id).await.unwrap(), None);
-    assert_eq!(db.store.list_api_tokens().await.unwrap(), vec![used, plain]);
+    assert_eq!(
+        Credentials::<ApiToken>::find_credential(&*db.store, &plain.id).await.unwrap(),
+        Some(plain.clone())
+    );
+    assert_eq!(
+        Credentials::<ApiToken>::find_credential(&*db.store, &used.id).await.unwrap(),
+        Some(used.clone())
+    );
+    assert_eq!(
+        Credentials::<ApiToken>::find_credential(&*db.store, &token(9, alice.id).id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        Credentials::<ApiToken>::list_credentials(&*db.store).await.unwrap(),
+        vec![used, plain]
+    );
 }
 
 async fn api_token_ids_are_unique(db: TestDb) {
     let alice = user(&db, "alice").await;
-    db.store.insert_api_token(&token(1, alice.id)).await.unwrap();
-    let got = db.store.insert_api_token(&token(1, alice.id)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("api token id"))), "{got:?}");
+    db.store.insert_credential(&token(1, alice.id)).await.unwrap();
+    let got = db.store.insert_credential(&token(1, alice.id)).await;
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::ApiTokenId))), "{got:?}");
 }
 
 async fn a_token_of_an_unknown_user_is_refused(db: TestDb) {
-    let got = db.store.insert_api_token(&token(1, UserId(4242))).await;
+    let got = db.store.insert_credential(&token(1, UserId(4242))).await;
     assert!(matches!(got, Err(StoreError::NotFound("user"))), "{got:?}");
 }
 
 async fn revoking_a_token_is_idempotent(db: TestDb) {
     let alice = user(&db, "alice").await;
     let t = token(1, alice.id);
-    db.store.insert_api_token(&t).await.unwrap();
+    db.store.insert_credential(&t).await.unwrap();
     let at = T0.plus(DAY);
     let expected = ApiToken { revoked_at: Some(at), ..t.clone() };
     assert_eq!(
-        db.store.revoke_api_token(&t.id, at).await.unwrap(),
+        RevocableCredentials::<ApiToken>::revoke_credential(&*db.store, &t.id, at).await.unwrap(),
         RevokeOutcome::Revoked(expected.clone())
     );
     assert_eq!(
-        db.store.revoke_api_token(&t.id, at.plus(DAY)).await.unwrap(),
+        RevocableCredentials::<ApiToken>::revoke_credential(&*db.store, &t.id, at.plus(DAY))
+            .await
+            .unwrap(),
         RevokeOutcome::AlreadyRevoked(expected.clone())
     );
-    assert_eq!(db.store.find_api_token(&t.id).await.unwrap(), Some(expected));
-    let unknown = db.store.revoke_api_token(&token(9, alice.id).id, at).await;
+    assert_eq!(
+        Credentials::<ApiToken>::find_credential(&*db.store, &t.id).await.unwrap(),
+        Some(expected)
+    );
+    let unknown =
+        RevocableCredentials::<ApiToken>::revoke_credential(&*db.store, &token(9, alice.id).id, at)
+            .await;
     assert!(matches!(unknown, Err(StoreError::NotFound("api token"))), "{unknown:?}");
 }
 
 async fn touching_a_token_records_its_use(db: TestDb) {
     let alice = user(&db, "alice").await;
     let t = token(1, alice.id);
-    db.store.insert_api_token(&t).await.unwrap();
-    db.store.touch_api_token(&t.id, T0.plus(DAY)).await.unwrap();
-    let touched = db.store.find_api_token(&t.id).await.unwrap();
+    db.store.insert_credential(&t).await.unwrap();
+    RevocableCredentials::<ApiToken>::touch_credential(&*db.store, &t.id, T0.plus(DAY))
+        .await
+        .unwrap();
+    let touched = Credentials::<ApiToken>::find_credential(&*db.store, &t.id).await.unwrap();
     assert_eq!(touched, Some(ApiToken { last_used_at: Some(T0.plus(DAY)), ..t }));
-    let unknown = db.store.touch_api_token(&token(9, alice.id).id, T0).await;
+    let unknown =
+        RevocableCredentials::<ApiToken>::touch_credential(&*db.store, &token(9, alice.id).id, T0)
+            .await;
     assert!(matches!(unknown, Err(StoreError::NotFound("api token"))), "{unknown:?}");
 }

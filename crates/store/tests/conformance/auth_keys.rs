@@ -1,7 +1,7 @@
 //! Pre-authentication keys: insert, find, list, revoke, and every field's round trip.
 
-use keygate_domain::{AuthKeySpec, Description, TagSet, UserId};
-use keygate_store::{RevokeOutcome, StoreError};
+use keygate_domain::{AuthKey, AuthKeySpec, Description, TagSet, UserId};
+use keygate_store::{Credentials, RevocableCredentials, RevokeOutcome, StoreError, Unique};
 
 use crate::support::{
     auth_key, conformance, key_id, one_off, reusable, stored_key, user, TestDb, DAY, MINUTE, T0,
@@ -33,14 +33,23 @@ async fn every_auth_key_field_round_trips(db: TestDb) {
     tagged.use_count = 3;
     tagged.last_used_at = Some(T0.plus(MINUTE));
     tagged.revoked_at = Some(T0.plus(DAY));
-    db.store.insert_auth_key(&tagged).await.unwrap();
+    db.store.insert_credential(&tagged).await.unwrap();
 
     // And the other extreme: no creator (an OAuth client's key), no tags, no description.
     let plain = stored_key(&db, auth_key(2, None, one_off())).await;
 
-    assert_eq!(db.store.find_auth_key(&tagged.id).await.unwrap(), Some(tagged.clone()));
-    assert_eq!(db.store.find_auth_key(&plain.id).await.unwrap(), Some(plain));
-    assert_eq!(db.store.find_auth_key(&key_id(99)).await.unwrap(), None);
+    assert_eq!(
+        Credentials::<AuthKey>::find_credential(&*db.store, &tagged.id).await.unwrap(),
+        Some(tagged.clone())
+    );
+    assert_eq!(
+        Credentials::<AuthKey>::find_credential(&*db.store, &plain.id).await.unwrap(),
+        Some(plain)
+    );
+    assert_eq!(
+        Credentials::<AuthKey>::find_credential(&*db.store, &key_id(99)).await.unwrap(),
+        None
+    );
 }
 
 async fn auth_keys_list_newest_first(db: TestDb) {
@@ -52,37 +61,49 @@ async fn auth_keys_list_newest_first(db: TestDb) {
         keys.push(stored_key(&db, key).await);
     }
     keys.reverse();
-    assert_eq!(db.store.list_auth_keys().await.unwrap(), keys);
+    assert_eq!(Credentials::<AuthKey>::list_credentials(&*db.store).await.unwrap(), keys);
 }
 
 async fn auth_key_ids_are_unique(db: TestDb) {
     let key = stored_key(&db, auth_key(1, None, one_off())).await;
     let mut same_id = auth_key(2, None, reusable(None));
     same_id.id = key.id.clone();
-    let got = db.store.insert_auth_key(&same_id).await;
-    assert!(matches!(got, Err(StoreError::Conflict("auth key id"))), "{got:?}");
-    assert_eq!(db.store.find_auth_key(&key.id).await.unwrap(), Some(key));
+    let got = db.store.insert_credential(&same_id).await;
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::AuthKeyId))), "{got:?}");
+    assert_eq!(
+        Credentials::<AuthKey>::find_credential(&*db.store, &key.id).await.unwrap(),
+        Some(key)
+    );
 }
 
 async fn a_key_of_an_unknown_creator_is_refused(db: TestDb) {
-    let got = db.store.insert_auth_key(&auth_key(1, Some(UserId(4242)), one_off())).await;
+    let got = db.store.insert_credential(&auth_key(1, Some(UserId(4242)), one_off())).await;
     assert!(matches!(got, Err(StoreError::NotFound("creator user"))), "{got:?}");
-    assert!(db.store.list_auth_keys().await.unwrap().is_empty());
+    assert!(Credentials::<AuthKey>::list_credentials(&*db.store).await.unwrap().is_empty());
 }
 
 async fn revoking_a_key_is_idempotent(db: TestDb) {
     let key = stored_key(&db, auth_key(1, None, one_off())).await;
     let first = T0.plus(MINUTE);
 
-    let revoked = db.store.revoke_auth_key(&key.id, first).await.unwrap();
+    let revoked = RevocableCredentials::<AuthKey>::revoke_credential(&*db.store, &key.id, first)
+        .await
+        .unwrap();
     let expected = keygate_domain::AuthKey { revoked_at: Some(first), ..key.clone() };
     assert_eq!(revoked, RevokeOutcome::Revoked(expected.clone()));
 
     // A second revocation changes nothing, not even the time.
-    let again = db.store.revoke_auth_key(&key.id, first.plus(DAY)).await.unwrap();
+    let again =
+        RevocableCredentials::<AuthKey>::revoke_credential(&*db.store, &key.id, first.plus(DAY))
+            .await
+            .unwrap();
     assert_eq!(again, RevokeOutcome::AlreadyRevoked(expected.clone()));
-    assert_eq!(db.store.find_auth_key(&key.id).await.unwrap(), Some(expected));
+    assert_eq!(
+        Credentials::<AuthKey>::find_credential(&*db.store, &key.id).await.unwrap(),
+        Some(expected)
+    );
 
-    let unknown = db.store.revoke_auth_key(&key_id(99), first).await;
+    let unknown =
+        RevocableCredentials::<AuthKey>::revoke_credential(&*db.store, &key_id(99), first).await;
     assert!(matches!(unknown, Err(StoreError::NotFound("auth key"))), "{unknown:?}");
 }

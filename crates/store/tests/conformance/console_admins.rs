@@ -6,7 +6,7 @@ use std::sync::Arc;
 use keygate_domain::{SecretHash, Timestamp, UserName};
 use keygate_store::{
     ConsoleAdmin, ConsoleAdminId, ConsoleSession, PasswordHash, SetupOutcome, SetupToken,
-    StoreError,
+    StoreError, Unique,
 };
 
 use crate::support::{conformance, TestDb, DAY, MINUTE, RACERS, T0};
@@ -73,7 +73,7 @@ async fn console_admins_round_trip_and_count(db: TestDb) {
 async fn console_admin_names_are_unique(db: TestDb) {
     admin(&db, "alice").await;
     let again = db.store.insert_console_admin(&name("alice"), &phc(2), T0).await;
-    assert!(matches!(again, Err(StoreError::Conflict("console admin name"))), "{again:?}");
+    assert!(matches!(again, Err(StoreError::Conflict(Unique::ConsoleAdminName))), "{again:?}");
     assert_eq!(db.store.count_console_admins().await.unwrap(), 1);
 }
 

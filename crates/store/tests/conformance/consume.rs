@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keygate_domain::{AuthKey, KeyRejected, NodeOwner};
-use keygate_store::{ConsumeOutcome, StoreError};
+use keygate_store::{ConsumeOutcome, Credentials, RevocableCredentials, StoreError, Unique};
 use tokio::sync::Barrier;
 
 use crate::support::{
@@ -28,7 +28,10 @@ conformance!(
 
 /// The key as stored now.
 async fn reload(db: &TestDb, key: &AuthKey) -> AuthKey {
-    db.store.find_auth_key(&key.id).await.unwrap().expect("the key exists")
+    Credentials::<AuthKey>::find_credential(&*db.store, &key.id)
+        .await
+        .unwrap()
+        .expect("the key exists")
 }
 
 async fn consuming_counts_a_use_and_records_when(db: TestDb) {
@@ -127,7 +130,9 @@ async fn expired_key_is_rejected_without_counting(db: TestDb) {
 
 async fn revoked_key_is_rejected_without_counting(db: TestDb) {
     let key = stored_key(&db, auth_key(1, None, reusable(None))).await;
-    db.store.revoke_auth_key(&key.id, T0.plus(MINUTE)).await.unwrap();
+    RevocableCredentials::<AuthKey>::revoke_credential(&*db.store, &key.id, T0.plus(MINUTE))
+        .await
+        .unwrap();
     let revoked = reload(&db, &key).await;
 
     let outcome = db.store.consume_auth_key(&key.id, T0.plus(DAY)).await.unwrap();
@@ -173,7 +178,7 @@ async fn enrolling_with_a_conflicting_node_does_not_count_the_use(db: TestDb) {
     // A different machine that was handed the same IPv4 address.
     let clash = keygate_domain::NewNode { ipv4: existing.ipv4, ..new_node(2, owner.clone()) };
     let got = db.store.insert_node_consuming_key(&clash, &key.id, T0.plus(MINUTE)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("node ipv4"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::NodeIpv4))), "{got:?}");
     assert_eq!(reload(&db, &key).await, key, "the use was rolled back");
     assert_eq!(db.store.list_nodes().await.unwrap(), vec![existing]);
 

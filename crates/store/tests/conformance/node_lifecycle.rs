@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keygate_domain::{AuthKey, KeyRejected, Node, NodeId, NodeKey, NodeOwner, TagSet};
-use keygate_store::{ConsumeOutcome, StoreError};
+use keygate_store::{ConsumeOutcome, Credentials, RevocableCredentials, StoreError, Unique};
 use tokio::sync::Barrier;
 
 use crate::support::{
@@ -21,7 +21,10 @@ conformance!(
 );
 
 async fn reload(db: &TestDb, key: &AuthKey) -> AuthKey {
-    db.store.find_auth_key(&key.id).await.unwrap().expect("the key exists")
+    Credentials::<AuthKey>::find_credential(&*db.store, &key.id)
+        .await
+        .unwrap()
+        .expect("the key exists")
 }
 
 /// `node` moved to `owner` by `key`, with a fresh node key.
@@ -55,7 +58,7 @@ async fn re_enrolling_with_a_rejected_key_writes_nothing(db: TestDb) {
     let alice = user(&db, "alice").await;
     let node = db.store.insert_node(&new_node(1, NodeOwner::User(alice.id))).await.unwrap();
     let key = stored_key(&db, auth_key(1, Some(alice.id), one_off())).await;
-    db.store.revoke_auth_key(&key.id, T0).await.unwrap();
+    RevocableCredentials::<AuthKey>::revoke_credential(&*db.store, &key.id, T0).await.unwrap();
     let revoked = reload(&db, &key).await;
     let changed = re_enrolled(&node, &key, NodeOwner::User(alice.id), 0xee);
 
@@ -93,7 +96,7 @@ async fn re_enrolling_into_a_taken_node_key_does_not_count_the_use(db: TestDb) {
     let clash = Node { node_key: other.node_key, ..re_enrolled(&node, &key, owner, 0) };
 
     let got = db.store.update_node_consuming_key(&clash, &key.id, T0.plus(MINUTE)).await;
-    assert!(matches!(got, Err(StoreError::Conflict("node node_key"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::NodeNodeKey))), "{got:?}");
     assert_eq!(reload(&db, &key).await, key, "the use was rolled back");
     assert_eq!(db.store.get_node(node.id).await.unwrap(), node);
 }

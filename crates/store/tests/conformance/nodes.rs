@@ -1,7 +1,7 @@
 //! Nodes: insert, lookups, update, touch, delete, owners, and the unique columns.
 
 use keygate_domain::{DiscoKey, MachineKey, NewNode, NodeId, NodeKey, NodeOwner, TagSet};
-use keygate_store::StoreError;
+use keygate_store::{StoreError, Unique};
 
 use crate::support::{
     auth_key, conformance, new_node, one_off, stored_key, user, RawArg, TestDb, DAY, MINUTE, T0,
@@ -128,12 +128,12 @@ async fn every_unique_node_column_reports_its_conflict(db: TestDb) {
     let owner = NodeOwner::User(alice.id);
     let existing = db.store.insert_node(&new_node(1, owner.clone())).await.unwrap();
     let fresh = || new_node(2, owner.clone());
-    let clashes: [(&str, NewNode); 5] = [
-        ("node machine_key", NewNode { machine_key: existing.machine_key, ..fresh() }),
-        ("node node_key", NewNode { node_key: existing.node_key, ..fresh() }),
-        ("node ipv4", NewNode { ipv4: existing.ipv4, ..fresh() }),
-        ("node ipv6", NewNode { ipv6: existing.ipv6, ..fresh() }),
-        ("node given_name", NewNode { given_name: existing.given_name.clone(), ..fresh() }),
+    let clashes: [(Unique, NewNode); 5] = [
+        (Unique::NodeMachineKey, NewNode { machine_key: existing.machine_key, ..fresh() }),
+        (Unique::NodeNodeKey, NewNode { node_key: existing.node_key, ..fresh() }),
+        (Unique::NodeIpv4, NewNode { ipv4: existing.ipv4, ..fresh() }),
+        (Unique::NodeIpv6, NewNode { ipv6: existing.ipv6, ..fresh() }),
+        (Unique::NodeGivenName, NewNode { given_name: existing.given_name.clone(), ..fresh() }),
     ];
     for (subject, clash) in clashes {
         match db.store.insert_node(&clash).await {
@@ -145,7 +145,7 @@ async fn every_unique_node_column_reports_its_conflict(db: TestDb) {
     let other = db.store.insert_node(&fresh()).await.unwrap();
     let renamed = keygate_domain::Node { given_name: existing.given_name.clone(), ..other };
     let got = db.store.update_node(&renamed).await;
-    assert!(matches!(got, Err(StoreError::Conflict("node given_name"))), "{got:?}");
+    assert!(matches!(got, Err(StoreError::Conflict(Unique::NodeGivenName))), "{got:?}");
 }
 
 async fn a_node_of_an_unknown_user_is_refused(db: TestDb) {

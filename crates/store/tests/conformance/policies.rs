@@ -1,7 +1,7 @@
 //! Policy file history: latest wins, history listable newest first, and saves guarded by the
 //! revision they started from.
 
-use keygate_store::{NewPolicyRevision, StoreError};
+use keygate_store::{NewPolicyRevision, StoreError, Unique};
 
 use crate::support::{conformance, TestDb, MINUTE, RACERS, T0};
 
@@ -44,7 +44,10 @@ async fn a_save_from_a_stale_revision_is_a_conflict(db: TestDb) {
     let first = db.store.insert_policy_revision(&revision(0, "{}", 1)).await.unwrap();
     for stale in [0, first.id + 1, -1] {
         let got = db.store.insert_policy_revision(&revision(stale, "{\"acls\": []}", 2)).await;
-        assert!(matches!(got, Err(StoreError::Conflict("policy revision"))), "{stale}: {got:?}");
+        assert!(
+            matches!(got, Err(StoreError::Conflict(Unique::PolicyRevision))),
+            "{stale}: {got:?}"
+        );
     }
     assert_eq!(db.store.list_policy_revisions().await.unwrap(), vec![first]);
 }
@@ -62,7 +65,7 @@ async fn concurrent_saves_from_one_revision_store_exactly_one(db: TestDb) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(rev) => stored.push(rev),
-            Err(StoreError::Conflict("policy revision")) => {}
+            Err(StoreError::Conflict(Unique::PolicyRevision)) => {}
             Err(e) => panic!("unexpected error: {e:?}"),
         }
     }

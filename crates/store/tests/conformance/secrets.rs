@@ -25,7 +25,7 @@ async fn the_sqlite_file_holds_the_key_hash_and_not_the_secret() {
     let secret = SecretToken::new(SecretKind::Auth, template.id.as_str(), &[0x5e; 32]);
     let hash = Pepper::from_bytes([7; 32]).hash(&secret);
     let key = AuthKey { secret_hash: hash.clone(), ..template };
-    db.store.insert_auth_key(&key).await.unwrap();
+    db.store.insert_credential(&key).await.unwrap();
 
     let bytes = file_bytes(file.path());
     assert!(contains(&bytes, &hash.0), "the hash is stored as its raw bytes");

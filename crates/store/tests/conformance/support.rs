@@ -251,8 +251,8 @@ fn postgres_admin_url() -> Option<String> {
     static SKIP_NOTICE: Once = Once::new();
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
-            "TEST_POSTGRES_URL is not set, but TEST_REQUIRE_POSTGRES=1 requires the \
+        _ if postgres_required() => panic!(
+            "TEST_POSTGRES_URL is not set, but TEST_REQUIRE_POSTGRES requires the \
              PostgreSQL conformance tests to run (start a server with scripts/postgres.sh)"
         ),
         _ => {
@@ -265,6 +265,21 @@ fn postgres_admin_url() -> Option<String> {
             });
             None
         }
+    }
+}
+
+/// Whether `TEST_REQUIRE_POSTGRES` asks for the PostgreSQL tests: `1`, `true`, `yes` or `on`
+/// (any case) do; unset, empty, `0`, `false`, `no` or `off` do not. Any other value is a
+/// mistake, and fails the run rather than being read as either.
+fn postgres_required() -> bool {
+    let value = std::env::var("TEST_REQUIRE_POSTGRES").unwrap_or_default();
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => true,
+        "" | "0" | "false" | "no" | "off" => false,
+        _ => panic!(
+            "TEST_REQUIRE_POSTGRES={value:?} is neither true (1, true, yes, on) nor false \
+             (0, false, no, off, or unset)"
+        ),
     }
 }
 
@@ -309,7 +324,7 @@ pub fn reusable(limit: Option<u32>) -> AuthKeySpec {
 
 /// Inserts `key` and returns it.
 pub async fn stored_key(db: &TestDb, key: AuthKey) -> AuthKey {
-    db.store.insert_auth_key(&key).await.expect("the key is inserted");
+    db.store.insert_credential(&key).await.expect("the key is inserted");
     key
 }
 

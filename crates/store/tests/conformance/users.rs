@@ -1,7 +1,7 @@
 //! Users: insert, get, find by name, list, and the unique name.
 
 use keygate_domain::{UserId, UserName};
-use keygate_store::StoreError;
+use keygate_store::{StoreError, Unique};
 
 use crate::support::{conformance, user, TestDb, T0};
 
@@ -23,7 +23,7 @@ async fn users_round_trip_and_list_by_id(db: TestDb) {
 async fn user_names_are_unique(db: TestDb) {
     user(&db, "alice").await;
     let again = db.store.insert_user(&UserName::parse("alice").unwrap(), T0).await;
-    assert!(matches!(again, Err(StoreError::Conflict("user name"))), "{again:?}");
+    assert!(matches!(again, Err(StoreError::Conflict(Unique::UserName))), "{again:?}");
     assert_eq!(db.store.list_users().await.unwrap().len(), 1);
 }
 
