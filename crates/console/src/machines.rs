@@ -13,9 +13,10 @@ use serde::Deserialize;
 use crate::csrf::AdminForm;
 use crate::error::ConsoleError;
 use crate::format::TimeText;
-use crate::keys::{capitalise, split_tags, Badge, ConfirmPage, NoFields};
+use crate::forms::{capitalise, split_tags, NoFields};
 use crate::layout::{html, html_with_status, Layout, Nav};
 use crate::session::CurrentAdmin;
+use crate::widgets::{Badge, ConfirmPage};
 use crate::Console;
 
 /// A machine in the table.
