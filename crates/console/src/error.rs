@@ -1,15 +1,12 @@
 //! Errors as the console shows them: an error page with a status, or a redirect to sign in.
 //!
-//! [`ServiceError`] is mapped to a status here and nowhere else; storage failures are logged
-//! with their causes and shown as a generic message.
-
-use std::error::Error as _;
-use std::fmt::Write as _;
+//! A [`ServiceError`] is shown with the status it names ([`ServiceError::http_status`]) and its
+//! message; storage failures are logged with their causes and shown as a generic message.
 
 use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use keygate_service::ServiceError;
+use keygate_service::{cause_chain, ServiceError};
 
 use crate::layout::{html, Layout};
 
@@ -55,17 +52,15 @@ impl ConsoleError {
             ConsoleError::NotFound => {
                 (StatusCode::NOT_FOUND, "There is no such page or item.".to_owned())
             }
-            ConsoleError::Service(e) => match e {
-                ServiceError::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
-                ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, e.to_string()),
-                ServiceError::AlreadyExists { .. } => (StatusCode::CONFLICT, e.to_string()),
-                ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
-                ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, e.to_string()),
-                ServiceError::Store(_) => {
-                    tracing::error!(error = %cause_chain(self), "console request failed in storage");
-                    (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
-                }
-            },
+            ConsoleError::Service(e) if e.is_internal() => {
+                tracing::error!(error = %cause_chain(self), "console request failed in storage");
+                (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
+            }
+            ConsoleError::Service(e) => (
+                StatusCode::from_u16(e.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                e.to_string(),
+            ),
             ConsoleError::Render(_) => {
                 tracing::error!(error = %cause_chain(self), "console page failed to render");
                 (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
@@ -137,17 +132,6 @@ fn encode_query(value: &str) -> String {
 /// The fallback of `/console/…`.
 pub(crate) async fn not_found() -> ConsoleError {
     ConsoleError::NotFound
-}
-
-/// `e: cause: cause…`, for the log.
-fn cause_chain(e: &ConsoleError) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

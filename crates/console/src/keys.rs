@@ -204,8 +204,8 @@ pub(crate) async fn create(
             let errors = KeyErrors { tags: Some(capitalise(&message)), ..KeyErrors::default() };
             render(&console, &admin, form, errors, None, false, None).await
         }
-        Err(ServiceError::Invalid(message)) => {
-            let errors = KeyErrors { general: Some(message), ..KeyErrors::default() };
+        Err(e) if e.is_invalid() => {
+            let errors = KeyErrors { general: Some(e.to_string()), ..KeyErrors::default() };
             render(&console, &admin, form, errors, None, false, None).await
         }
         Err(e) => Err(e.into()),

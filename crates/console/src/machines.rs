@@ -217,8 +217,9 @@ pub(crate) async fn set_tags(
     let tags = split_tags(&form.tags);
     match console.tailnet().set_node_tags(&Actor::Admin, node, &tags).await {
         Ok(_) => Ok(Redirect::to("/console/machines?notice=tags").into_response()),
-        Err(ServiceError::Invalid(message) | ServiceError::Forbidden(message)) => {
-            let error = TagsError { id: node.0, typed: form.tags, message: capitalise(&message) };
+        Err(e) if e.is_invalid() || matches!(e, ServiceError::Forbidden(_)) => {
+            let error =
+                TagsError { id: node.0, typed: form.tags, message: capitalise(&e.to_string()) };
             Ok(render(&console, &admin, None, Some(error)))
         }
         Err(e) => Err(e.into()),

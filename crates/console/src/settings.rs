@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
 use keygate_domain::{ApiToken, TailnetSettings, Timestamp, User};
-use keygate_service::{Actor, ServiceError, TokenSpec};
+use keygate_service::{Actor, TokenSpec};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -204,8 +204,9 @@ pub(crate) async fn create_token(
             );
             Ok(Redirect::to(&format!("/console/settings?shown={key}")).into_response())
         }
-        Err(ServiceError::Invalid(message)) => {
-            let token_errors = TokenErrors { description: Some(message), ..TokenErrors::default() };
+        Err(e) if e.is_invalid() => {
+            let token_errors =
+                TokenErrors { description: Some(e.to_string()), ..TokenErrors::default() };
             render(&console, &admin, Forms { token_form: form, token_errors, ..Forms::default() })
                 .await
         }

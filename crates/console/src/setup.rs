@@ -87,10 +87,10 @@ pub(crate) async fn submit(
         csrf: String::new(),
         token: form.token.clone(),
         name: form.name.trim().to_owned(),
-        name_error: parse_admin_name(&form.name).err().map(|e| capitalise(&message(&e))),
+        name_error: parse_admin_name(&form.name).err().map(|e| capitalise(&e.to_string())),
         password_error: check_admin_password(&form.password)
             .err()
-            .map(|e| format!("The password is {}.", message(&e))),
+            .map(|e| format!("The password is {e}.")),
         confirm_error: (form.password != form.confirm)
             .then(|| "The two passwords differ.".to_owned()),
         min_chars: keygate_service::ADMIN_PASSWORD_MIN_CHARS,
@@ -117,14 +117,6 @@ pub(crate) async fn submit(
             Ok(respond(&console, &headers, page, StatusCode::CONFLICT))
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// A service error's message as the service words it ("too short: …").
-fn message(e: &ServiceError) -> String {
-    match e {
-        ServiceError::Invalid(m) => m.clone(),
-        e => e.to_string(),
     }
 }
 
