@@ -65,10 +65,7 @@ where
         return error(StatusCode::BAD_REQUEST, "expected {\"name\": …, \"password\": …}");
     };
     if let Err(e) = parse_admin_name(&req.name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid admin name {:?}: {e}", req.name),
-        );
+        return error(StatusCode::BAD_REQUEST, format!("invalid admin name {:?}: {e}", req.name));
     }
     if let Err(e) = check_admin_password(&req.password) {
         return error(StatusCode::BAD_REQUEST, format!("the password is {e}"));

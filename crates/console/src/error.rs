@@ -57,8 +57,7 @@ impl ConsoleError {
                 (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
             }
             ConsoleError::Service(e) => (
-                StatusCode::from_u16(e.http_status())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 e.to_string(),
             ),
             ConsoleError::Render(_) => {
