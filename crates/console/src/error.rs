@@ -156,6 +156,24 @@ mod tests {
     }
 
     #[test]
+    fn service_errors_show_their_status_and_message() {
+        let tag = keygate_domain::TagSet::parse(["web"]).unwrap_err();
+        let cases = [
+            (ServiceError::Invalid("bad".into()), StatusCode::BAD_REQUEST, "bad".to_owned()),
+            (ServiceError::from(tag.clone()), StatusCode::BAD_REQUEST, tag.to_string()),
+            (ServiceError::Forbidden("no".into()), StatusCode::FORBIDDEN, "no".to_owned()),
+            (
+                ServiceError::NotFound { what: "auth key", id: "k1".into() },
+                StatusCode::NOT_FOUND,
+                "auth key \"k1\" not found".to_owned(),
+            ),
+        ];
+        for (e, status, message) in cases {
+            assert_eq!(ConsoleError::Service(e).status_and_message(), (status, message));
+        }
+    }
+
+    #[test]
     fn the_redirect_carries_next_encoded() {
         let r = sign_in_redirect(Some("/console/keys")).into_response();
         assert_eq!(r.headers()["location"], "/console/sign-in?next=%2Fconsole%2Fkeys");
