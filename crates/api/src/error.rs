@@ -1,15 +1,13 @@
 //! Errors as the API answers them: a status and Tailscale's `{"message": …}` body.
 //!
-//! [`ServiceError`] is mapped to a status here and nowhere else.
-
-use std::error::Error as _;
-use std::fmt::Write as _;
+//! A [`ServiceError`] answers with the status it names ([`ServiceError::http_status`]) and
+//! its message; a storage failure is logged with its causes and answered with a fixed text.
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, StatusCode};
-use keygate_service::ServiceError;
+use keygate_service::{cause_chain, ServiceError};
 use serde::{Deserialize, Serialize};
 
 /// The body of every error response, as Tailscale's clients decode it.
@@ -56,30 +54,14 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
-            ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ServiceError::AlreadyExists { .. } => StatusCode::CONFLICT,
-            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ServiceError::Store(_) => {
-                tracing::error!(error = %cause_chain(&e), "request failed in storage");
-                return Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE);
-            }
-        };
+        if e.is_internal() {
+            tracing::error!(error = %cause_chain(&e), "request failed in storage");
+            return Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE);
+        }
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self::new(status, e.to_string())
     }
-}
-
-/// `e: cause: cause…`, for the log.
-fn cause_chain(e: &ServiceError) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
 }
 
 impl IntoResponse for ApiError {
@@ -115,6 +97,12 @@ mod tests {
             ),
             (ServiceError::Forbidden("no".into()), StatusCode::FORBIDDEN, "no"),
             (
+                keygate_domain::TagSet::parse(["web"]).unwrap_err().into(),
+                StatusCode::BAD_REQUEST,
+                "invalid tag \"web\": a tag is \"tag:\" followed by lowercase letters, digits and \
+                 dashes, starting with a letter (for example tag:ci-runner)",
+            ),
+            (
                 ServiceError::Unauthenticated,
                 StatusCode::UNAUTHORIZED,
                 "invalid or missing credentials",
@@ -132,10 +120,6 @@ mod tests {
             what: "auth_keys.tags",
             detail: "secret detail".into(),
         });
-        assert_eq!(
-            cause_chain(&e),
-            "storage failure: corrupt stored value in auth_keys.tags: secret detail"
-        );
         let api = ApiError::from(e);
         assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!api.message().contains("secret detail"));

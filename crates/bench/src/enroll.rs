@@ -125,6 +125,7 @@ pub async fn run(args: EnrollArgs) -> anyhow::Result<Report> {
     report.float("max_ms", outcome.latencies.max_ms(), "ms");
     drop(outcome);
     report.server_figures(before, after);
+    report.server_cpu_per(before, after, "server_cpu_per_enrolment_ms", ok);
     server.stop().await;
     Ok(report)
 }

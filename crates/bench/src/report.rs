@@ -69,6 +69,24 @@ impl Report {
         }
     }
 
+    /// The server's CPU time between two readings divided by `count` (the units of work done
+    /// meanwhile), in milliseconds; null for a server given by URL or when nothing was done.
+    pub fn server_cpu_per(
+        &mut self,
+        before: Option<ProcStats>,
+        after: Option<ProcStats>,
+        name: &str,
+        count: u64,
+    ) {
+        match (before, after) {
+            (Some(before), Some(after)) if count > 0 => {
+                let per_ms = (after.cpu_s - before.cpu_s) * 1000.0 / count as f64;
+                self.float(name, per_ms, "ms");
+            }
+            _ => self.value(name, Value::Null),
+        }
+    }
+
     /// The `errors` figure (0 when absent).
     pub fn errors(&self) -> u64 {
         self.rows.iter().find(|r| r.name == "errors").and_then(|r| r.value.as_u64()).unwrap_or(0)
@@ -115,6 +133,19 @@ mod tests {
         assert_eq!(v["errors"], 0);
         assert_eq!(v["p99_ms"], 1.235);
         assert_eq!(v["database"], "sqlite");
+    }
+
+    #[test]
+    fn cpu_per_unit_of_work_is_the_cpu_time_over_the_count() {
+        let reading = |cpu_s| Some(ProcStats { cpu_s, ..ProcStats::default() });
+        let mut r = Report::new("enroll");
+        r.server_cpu_per(reading(1.0), reading(3.6), "server_cpu_per_enrolment_ms", 2_000);
+        r.server_cpu_per(None, None, "unknown_ms", 10);
+        r.server_cpu_per(reading(1.0), reading(1.0), "nothing_done_ms", 0);
+        let v: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["server_cpu_per_enrolment_ms"], 1.3);
+        assert_eq!((&v["unknown_ms"], &v["nothing_done_ms"]), (&Value::Null, &Value::Null));
+        assert!(r.to_table().contains("server_cpu_per_enrolment_ms  1.3 ms"), "{}", r.to_table());
     }
 
     #[test]

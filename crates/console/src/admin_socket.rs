@@ -65,13 +65,10 @@ where
         return error(StatusCode::BAD_REQUEST, "expected {\"name\": …, \"password\": …}");
     };
     if let Err(e) = parse_admin_name(&req.name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid admin name {:?}: {}", req.name, message(e)),
-        );
+        return error(StatusCode::BAD_REQUEST, format!("invalid admin name {:?}: {e}", req.name));
     }
     if let Err(e) = check_admin_password(&req.password) {
-        return error(StatusCode::BAD_REQUEST, format!("the password is {}", message(e)));
+        return error(StatusCode::BAD_REQUEST, format!("the password is {e}"));
     }
     match service.create_console_admin(&Actor::Admin, &req.name, &req.password).await {
         Ok(admin) => (
@@ -88,13 +85,6 @@ where
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error: see the server log")
         }
         Err(e @ ServiceError::Forbidden(_)) => error(StatusCode::FORBIDDEN, e.to_string()),
-        Err(e) => error(StatusCode::BAD_REQUEST, message(e)),
-    }
-}
-
-fn message(e: ServiceError) -> String {
-    match e {
-        ServiceError::Invalid(m) => m,
-        e => e.to_string(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

@@ -23,7 +23,8 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::error::ConsoleError;
-use crate::session::{CookieKind, CurrentAdmin};
+use crate::layout::html_with_status;
+use crate::session::{append_cookie, CookieKind, CurrentAdmin};
 use crate::{Console, ConsoleConfig, REQUEST_BODY_LIMIT};
 
 const CROSS_SITE: &str =
@@ -142,6 +143,25 @@ pub(crate) fn pre_session_token(
     let token = hex::encode(bytes);
     let cookie = CookieKind::PreSession.set(config, &token);
     (token, Some(cookie))
+}
+
+/// Renders a page served before sign-in (sign-in, setup) with `status`: its form gets the
+/// pre-session token (`csrf` says where the page keeps it), the response the cookie that holds
+/// the token when it is new.
+pub(crate) fn render_with_pre_session<T: askama::Template>(
+    config: &ConsoleConfig,
+    headers: &HeaderMap,
+    status: http::StatusCode,
+    mut page: T,
+    csrf: impl FnOnce(&mut T) -> &mut String,
+) -> axum::response::Response {
+    let (token, cookie) = pre_session_token(headers, config);
+    *csrf(&mut page) = token;
+    let mut response = html_with_status(status, &page);
+    if let Some(cookie) = cookie {
+        append_cookie(response.headers_mut(), cookie);
+    }
+    response
 }
 
 fn is_token_text(text: &str) -> bool {

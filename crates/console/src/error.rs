@@ -1,15 +1,12 @@
 //! Errors as the console shows them: an error page with a status, or a redirect to sign in.
 //!
-//! [`ServiceError`] is mapped to a status here and nowhere else; storage failures are logged
-//! with their causes and shown as a generic message.
-
-use std::error::Error as _;
-use std::fmt::Write as _;
+//! A [`ServiceError`] is shown with the status it names ([`ServiceError::http_status`]) and its
+//! message; storage failures are logged with their causes and shown as a generic message.
 
 use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use keygate_service::ServiceError;
+use keygate_service::{cause_chain, ServiceError};
 
 use crate::layout::{html, Layout};
 
@@ -55,17 +52,14 @@ impl ConsoleError {
             ConsoleError::NotFound => {
                 (StatusCode::NOT_FOUND, "There is no such page or item.".to_owned())
             }
-            ConsoleError::Service(e) => match e {
-                ServiceError::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
-                ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, e.to_string()),
-                ServiceError::AlreadyExists { .. } => (StatusCode::CONFLICT, e.to_string()),
-                ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
-                ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, e.to_string()),
-                ServiceError::Store(_) => {
-                    tracing::error!(error = %cause_chain(self), "console request failed in storage");
-                    (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
-                }
-            },
+            ConsoleError::Service(e) if e.is_internal() => {
+                tracing::error!(error = %cause_chain(self), "console request failed in storage");
+                (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
+            }
+            ConsoleError::Service(e) => (
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                e.to_string(),
+            ),
             ConsoleError::Render(_) => {
                 tracing::error!(error = %cause_chain(self), "console page failed to render");
                 (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE.to_owned())
@@ -139,17 +133,6 @@ pub(crate) async fn not_found() -> ConsoleError {
     ConsoleError::NotFound
 }
 
-/// `e: cause: cause…`, for the log.
-fn cause_chain(e: &ConsoleError) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +152,24 @@ mod tests {
             "/console/keys\r\nSet-Cookie: x",
         ] {
             assert!(!is_safe_next(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_errors_show_their_status_and_message() {
+        let tag = keygate_domain::TagSet::parse(["web"]).unwrap_err();
+        let cases = [
+            (ServiceError::Invalid("bad".into()), StatusCode::BAD_REQUEST, "bad".to_owned()),
+            (ServiceError::from(tag.clone()), StatusCode::BAD_REQUEST, tag.to_string()),
+            (ServiceError::Forbidden("no".into()), StatusCode::FORBIDDEN, "no".to_owned()),
+            (
+                ServiceError::NotFound { what: "auth key", id: "k1".into() },
+                StatusCode::NOT_FOUND,
+                "auth key \"k1\" not found".to_owned(),
+            ),
+        ];
+        for (e, status, message) in cases {
+            assert_eq!(ConsoleError::Service(e).status_and_message(), (status, message));
         }
     }
 

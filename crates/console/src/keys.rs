@@ -5,35 +5,26 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use keygate_domain::{AuthKey, Description, KeyLifetime, KeyState, TagSet, Timestamp, User};
-use keygate_service::{Actor, NewKeyRequest, RevokeOutcome, ServiceError};
+use keygate_domain::{AuthKey, KeyState, TagSet, Timestamp, User};
+use keygate_service::{Actor, NewKeyRequest, ServiceError};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::csrf::AdminForm;
 use crate::error::ConsoleError;
 use crate::format::TimeText;
+use crate::forms::{
+    capitalise, check_description, parse_lifetime, parse_user, split_tags, NoFields,
+};
 use crate::layout::{html, html_with_status, Layout, Nav};
 use crate::session::CurrentAdmin;
+use crate::widgets::{
+    after_revoke, description_fact, user_options, Badge, ConfirmPage, UserOption,
+};
 use crate::Console;
 
 /// Default of the expiry field, in days.
 const DEFAULT_EXPIRY_DAYS: &str = "90";
-
-/// A coloured label.
-#[derive(Clone, Debug)]
-pub(crate) struct Badge {
-    pub text: String,
-    /// One of the badge classes in console.css (`neutral`, `blue`, `violet`, `green`,
-    /// `amber`, `red`, `tag`).
-    pub class: &'static str,
-}
-
-impl Badge {
-    pub(crate) fn new(text: impl Into<String>, class: &'static str) -> Self {
-        Self { text: text.into(), class }
-    }
-}
 
 /// The "Generate auth key" form as typed (sent back as it was when a field is wrong).
 #[derive(Clone, Debug, Deserialize)]
@@ -100,12 +91,6 @@ impl KeyErrors {
             || self.user.is_some()
             || self.general.is_some()
     }
-}
-
-/// A user to choose from.
-pub(crate) struct UserOption {
-    pub name: String,
-    pub selected: bool,
 }
 
 /// A key in a table.
@@ -219,8 +204,8 @@ pub(crate) async fn create(
             let errors = KeyErrors { tags: Some(capitalise(&message)), ..KeyErrors::default() };
             render(&console, &admin, form, errors, None, false, None).await
         }
-        Err(ServiceError::Invalid(message)) => {
-            let errors = KeyErrors { general: Some(message), ..KeyErrors::default() };
+        Err(e) if e.is_invalid() => {
+            let errors = KeyErrors { general: Some(e.to_string()), ..KeyErrors::default() };
             render(&console, &admin, form, errors, None, false, None).await
         }
         Err(e) => Err(e.into()),
@@ -255,31 +240,15 @@ fn parse(form: &KeyForm, users: &[User]) -> Result<NewKeyRequest, Box<KeyErrors>
     if let Err(e) = TagSet::parse(tags.iter().map(String::as_str)) {
         errors.tags = Some(capitalise(&e.to_string()));
     }
-    let lifetime = match form.expiry_days.trim() {
-        "" => None,
-        text => match text
-            .parse::<i64>()
-            .map_err(|_| ())
-            .and_then(|d| KeyLifetime::from_days(d).map_err(|_| ()))
-        {
-            Ok(lifetime) => Some(lifetime),
-            Err(()) => {
-                errors.expiry_days = Some("Enter a number of days from 1 to 90.".into());
-                None
-            }
-        },
-    };
-    if let Err(e) = Description::parse(&form.description) {
-        errors.description = Some(capitalise(&e.to_string()));
-    }
-    let user = match form.user.trim() {
-        "" => None,
-        name if users.iter().any(|u| u.name.as_str() == name) => Some(name.to_owned()),
-        _ => {
-            errors.user = Some("Choose a user from the list.".into());
-            None
-        }
-    };
+    let lifetime = parse_lifetime(&form.expiry_days).unwrap_or_else(|e| {
+        errors.expiry_days = Some(e);
+        None
+    });
+    errors.description = check_description(&form.description).err();
+    let user = parse_user(&form.user, users).unwrap_or_else(|e| {
+        errors.user = Some(e);
+        None
+    });
     if errors.any() {
         return Err(Box::new(errors));
     }
@@ -293,23 +262,6 @@ fn parse(form: &KeyForm, users: &[User]) -> Result<NewKeyRequest, Box<KeyErrors>
         description: form.description.clone(),
         lifetime,
     })
-}
-
-/// Tags as typed: separated by commas or spaces.
-pub(crate) fn split_tags(text: &str) -> Vec<String> {
-    text.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Domain messages start in lower case; next to a field they read as sentences.
-pub(crate) fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
 }
 
 async fn render(
@@ -333,13 +285,7 @@ async fn render(
         notice,
         created,
         shown_gone,
-        users: users
-            .iter()
-            .map(|u| UserOption {
-                name: u.name.to_string(),
-                selected: u.name.as_str() == form.user,
-            })
-            .collect(),
+        users: user_options(&users, &form.user),
         default_user: service.config().default_user.to_string(),
         policy_tags,
         valid: listing.valid.iter().map(row).collect(),
@@ -404,21 +350,6 @@ fn key_row(k: &AuthKey, users: &[User], now: Timestamp) -> KeyRow {
     }
 }
 
-/// The confirmation page before a destructive action.
-#[derive(Template)]
-#[template(path = "confirm.html")]
-pub(crate) struct ConfirmPage {
-    pub layout: Layout,
-    pub csrf: String,
-    pub heading: String,
-    pub message: String,
-    /// Facts about the item, as label/value pairs.
-    pub facts: Vec<(&'static str, String)>,
-    pub action: String,
-    pub button: &'static str,
-    pub cancel: &'static str,
-}
-
 /// `GET /console/keys/{id}/revoke`
 pub(crate) async fn confirm_revoke(
     State(console): State<Console>,
@@ -427,11 +358,6 @@ pub(crate) async fn confirm_revoke(
 ) -> Result<Response, ConsoleError> {
     let key = console.service().auth_key(&Actor::Admin, &id).await?;
     let now = console.service().now();
-    let description = if key.description.as_str().is_empty() {
-        "(no description)".to_owned()
-    } else {
-        key.description.as_str().to_owned()
-    };
     let page = ConfirmPage {
         layout: Layout::page("Revoke key", Nav::Keys, &admin.session),
         csrf: admin.session.csrf.as_str().to_owned(),
@@ -440,7 +366,7 @@ pub(crate) async fn confirm_revoke(
                   already enrolled stay enrolled. This cannot be undone."
             .into(),
         facts: vec![
-            ("Description", description),
+            description_fact(key.description.as_str()),
             ("Uses", key.use_count.to_string()),
             ("Expires", TimeText::new(key.expires, now).absolute),
         ],
@@ -451,32 +377,20 @@ pub(crate) async fn confirm_revoke(
     Ok(html(&page))
 }
 
-/// Fields of a form that only carries its CSRF token.
-#[derive(Deserialize)]
-pub(crate) struct NoFields {}
-
 /// `POST /console/keys/{id}/revoke`
 pub(crate) async fn revoke(
     State(console): State<Console>,
     Path(id): Path<String>,
     AdminForm { .. }: AdminForm<NoFields>,
 ) -> Result<Response, ConsoleError> {
-    let notice = match console.service().revoke_auth_key(&Actor::Admin, &id).await? {
-        RevokeOutcome::Revoked(_) => "revoked",
-        RevokeOutcome::AlreadyRevoked(_) => "already-revoked",
-    };
-    Ok(Redirect::to(&format!("/console/keys?notice={notice}")).into_response())
+    let outcome = console.service().revoke_auth_key(&Actor::Admin, &id).await?;
+    Ok(after_revoke(outcome, "/console/keys", "revoked", "already-revoked"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_split_on_commas_and_spaces() {
-        assert_eq!(split_tags("tag:a, tag:b  tag:c,,"), ["tag:a", "tag:b", "tag:c"]);
-        assert!(split_tags("  ").is_empty());
-    }
+    use keygate_domain::KeyLifetime;
 
     #[test]
     fn the_offered_tags_are_those_of_tag_owners() {

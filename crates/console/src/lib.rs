@@ -25,6 +25,7 @@ mod assets;
 mod csrf;
 mod error;
 mod format;
+mod forms;
 mod headers;
 mod keys;
 mod layout;
@@ -38,6 +39,7 @@ mod settings;
 mod setup;
 mod sign_in;
 mod state;
+mod widgets;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::Redirect;

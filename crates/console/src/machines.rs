@@ -13,9 +13,10 @@ use serde::Deserialize;
 use crate::csrf::AdminForm;
 use crate::error::ConsoleError;
 use crate::format::TimeText;
-use crate::keys::{capitalise, split_tags, Badge, ConfirmPage, NoFields};
+use crate::forms::{capitalise, split_tags, NoFields};
 use crate::layout::{html, html_with_status, Layout, Nav};
 use crate::session::CurrentAdmin;
+use crate::widgets::{Badge, ConfirmPage};
 use crate::Console;
 
 /// A machine in the table.
@@ -216,8 +217,9 @@ pub(crate) async fn set_tags(
     let tags = split_tags(&form.tags);
     match console.tailnet().set_node_tags(&Actor::Admin, node, &tags).await {
         Ok(_) => Ok(Redirect::to("/console/machines?notice=tags").into_response()),
-        Err(ServiceError::Invalid(message) | ServiceError::Forbidden(message)) => {
-            let error = TagsError { id: node.0, typed: form.tags, message: capitalise(&message) };
+        Err(e) if e.is_invalid() || matches!(e, ServiceError::Forbidden(_)) => {
+            let error =
+                TagsError { id: node.0, typed: form.tags, message: capitalise(&e.to_string()) };
             Ok(render(&console, &admin, None, Some(error)))
         }
         Err(e) => Err(e.into()),

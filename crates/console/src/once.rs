@@ -5,8 +5,8 @@
 //! `?shown=<id>` (POST-redirect-GET, so a reload never re-submits the form); the GET takes it
 //! out. A reload finds nothing, so the secret is gone for good. Entries belong to the session
 //! that created them, are wiped from memory when taken or dropped, and expire after
-//! [`ONCE_TTL`]. They live in this process only: behind a load balancer, keep a browser on
-//! one server (sticky sessions).
+//! [`ONCE_TTL`]. They live in this process only, like all live state: one server serves one
+//! database.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use keygate_service::{Actor, ServiceError, SetPolicyError, MAX_POLICY_BYTES};
+use keygate_service::{Actor, SetPolicyError, MAX_POLICY_BYTES};
 use serde::Deserialize;
 
 use crate::csrf::AdminForm;
@@ -134,8 +134,8 @@ pub(crate) async fn submit(
             );
             (StatusCode::CONFLICT, None, Some(alert), vec![])
         }
-        Err(SetPolicyError::Service(ServiceError::Invalid(message))) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, None, Some(message), vec![])
+        Err(SetPolicyError::Service(e)) if e.is_invalid() => {
+            (StatusCode::UNPROCESSABLE_ENTITY, None, Some(e.to_string()), vec![])
         }
         Err(SetPolicyError::Service(e)) => return Err(e.into()),
     };

@@ -10,8 +10,8 @@
 //! the expensive hashing. An IPv6 client counts by its /64, which is what one customer is
 //! usually given; IPv4 by its address.
 //!
-//! The counts live in memory: they reset when the server restarts, and several servers behind
-//! one name do not share them. The table is bounded ([`LimiterPolicy::max_entries`]); when
+//! The counts live in this process's memory (one server serves one database): they reset when
+//! the server restarts. The table is bounded ([`LimiterPolicy::max_entries`]); when
 //! full, stale entries go first, then the oldest.
 
 use std::collections::HashMap;

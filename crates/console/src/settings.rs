@@ -5,17 +5,20 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use keygate_domain::{ApiToken, Description, KeyLifetime, TailnetSettings, Timestamp, User};
-use keygate_service::{Actor, RevokeOutcome, ServiceError, TokenSpec};
+use keygate_domain::{ApiToken, TailnetSettings, Timestamp, User};
+use keygate_service::{Actor, TokenSpec};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::csrf::AdminForm;
 use crate::error::ConsoleError;
 use crate::format::TimeText;
-use crate::keys::{capitalise, Badge, ConfirmPage, NoFields, UserOption};
+use crate::forms::{check_description, parse_lifetime, parse_user, NoFields};
 use crate::layout::{html, html_with_status, Layout, Nav};
 use crate::session::CurrentAdmin;
+use crate::widgets::{
+    after_revoke, description_fact, user_options, Badge, ConfirmPage, UserOption,
+};
 use crate::Console;
 
 /// Bounds of the node-key expiry field, in days (the service enforces them too).
@@ -201,8 +204,9 @@ pub(crate) async fn create_token(
             );
             Ok(Redirect::to(&format!("/console/settings?shown={key}")).into_response())
         }
-        Err(ServiceError::Invalid(message)) => {
-            let token_errors = TokenErrors { description: Some(message), ..TokenErrors::default() };
+        Err(e) if e.is_invalid() => {
+            let token_errors =
+                TokenErrors { description: Some(e.to_string()), ..TokenErrors::default() };
             render(&console, &admin, Forms { token_form: form, token_errors, ..Forms::default() })
                 .await
         }
@@ -211,28 +215,18 @@ pub(crate) async fn create_token(
 }
 
 fn parse_token_form(form: &TokenForm, users: &[User]) -> Result<TokenSpec, TokenErrors> {
-    let mut errors = TokenErrors::default();
-    if let Err(e) = Description::parse(&form.description) {
-        errors.description = Some(capitalise(&e.to_string()));
-    }
-    let user = match form.user.trim() {
-        "" => None,
-        name if users.iter().any(|u| u.name.as_str() == name) => Some(name.to_owned()),
-        _ => {
-            errors.user = Some("Choose a user from the list.".into());
-            None
-        }
+    let mut errors = TokenErrors {
+        description: check_description(&form.description).err(),
+        ..TokenErrors::default()
     };
-    let lifetime = match form.expiry_days.trim() {
-        "" => None,
-        text => match text.parse::<i64>().ok().and_then(|d| KeyLifetime::from_days(d).ok()) {
-            Some(lifetime) => Some(lifetime),
-            None => {
-                errors.expiry_days = Some("Enter a number of days from 1 to 90.".into());
-                None
-            }
-        },
-    };
+    let user = parse_user(&form.user, users).unwrap_or_else(|e| {
+        errors.user = Some(e);
+        None
+    });
+    let lifetime = parse_lifetime(&form.expiry_days).unwrap_or_else(|e| {
+        errors.expiry_days = Some(e);
+        None
+    });
     if errors.any() {
         return Err(errors);
     }
@@ -260,13 +254,7 @@ async fn render(
         notice: forms.notice,
         settings,
         expiry_error: forms.expiry_error,
-        users: users
-            .iter()
-            .map(|u| UserOption {
-                name: u.name.to_string(),
-                selected: u.name.as_str() == forms.token_form.user,
-            })
-            .collect(),
+        users: user_options(&users, &forms.token_form.user),
         token_form: forms.token_form,
         token_errors: forms.token_errors,
         created: forms.created,
@@ -310,16 +298,12 @@ pub(crate) async fn confirm_revoke_token(
 ) -> Result<Response, ConsoleError> {
     let tokens = console.service().list_api_tokens(&Actor::Admin).await?;
     let token = tokens.iter().find(|t| t.id.as_str() == id).ok_or(ConsoleError::NotFound)?;
-    let description = match token.description.as_str() {
-        "" => "(no description)".to_owned(),
-        d => d.to_owned(),
-    };
     let page = ConfirmPage {
         layout: Layout::page("Revoke API token", Nav::Settings, &admin.session),
         csrf: admin.session.csrf.as_str().to_owned(),
         heading: format!("Revoke API token {}?", token.id.as_str()),
         message: "Programs using this token lose access at once. This cannot be undone.".into(),
-        facts: vec![("Description", description)],
+        facts: vec![description_fact(token.description.as_str())],
         action: format!("/console/settings/tokens/{}/revoke", token.id.as_str()),
         button: "Revoke token",
         cancel: "/console/settings",
@@ -333,9 +317,6 @@ pub(crate) async fn revoke_token(
     Path(id): Path<String>,
     AdminForm { .. }: AdminForm<NoFields>,
 ) -> Result<Response, ConsoleError> {
-    let notice = match console.service().revoke_api_token(&Actor::Admin, &id).await? {
-        RevokeOutcome::Revoked(_) => "token-revoked",
-        RevokeOutcome::AlreadyRevoked(_) => "token-already-revoked",
-    };
-    Ok(Redirect::to(&format!("/console/settings?notice={notice}")).into_response())
+    let outcome = console.service().revoke_api_token(&Actor::Admin, &id).await?;
+    Ok(after_revoke(outcome, "/console/settings", "token-revoked", "token-already-revoked"))
 }

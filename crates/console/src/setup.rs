@@ -7,9 +7,10 @@ use http::{HeaderMap, StatusCode};
 use keygate_service::{check_admin_password, parse_admin_name, ServiceError};
 use serde::Deserialize;
 
-use crate::csrf::{pre_session_token, PublicForm};
+use crate::csrf::{render_with_pre_session, PublicForm};
 use crate::error::{error_page, ConsoleError};
-use crate::layout::{html_with_status, Layout};
+use crate::forms::capitalise;
+use crate::layout::Layout;
 use crate::session::{append_cookie, CookieKind};
 use crate::Console;
 
@@ -29,6 +30,12 @@ struct SetupPage {
     password_error: Option<String>,
     confirm_error: Option<String>,
     min_chars: usize,
+}
+
+impl SetupPage {
+    fn password_hint(&self) -> String {
+        format!("At least {} characters. A few unrelated words make a good one.", self.min_chars)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -80,10 +87,10 @@ pub(crate) async fn submit(
         csrf: String::new(),
         token: form.token.clone(),
         name: form.name.trim().to_owned(),
-        name_error: parse_admin_name(&form.name).err().map(|e| sentence(&e)),
+        name_error: parse_admin_name(&form.name).err().map(|e| capitalise(&e.to_string())),
         password_error: check_admin_password(&form.password)
             .err()
-            .map(|e| format!("The password is {}.", message(&e))),
+            .map(|e| format!("The password is {e}.")),
         confirm_error: (form.password != form.confirm)
             .then(|| "The two passwords differ.".to_owned()),
         min_chars: keygate_service::ADMIN_PASSWORD_MIN_CHARS,
@@ -113,35 +120,12 @@ pub(crate) async fn submit(
     }
 }
 
+/// The page with a pre-session CSRF token (and the cookie that holds it, when new).
 fn respond(
     console: &Console,
     headers: &HeaderMap,
-    mut page: SetupPage,
+    page: SetupPage,
     status: StatusCode,
 ) -> Response {
-    let (token, cookie) = pre_session_token(headers, console.config());
-    page.csrf = token;
-    let mut response = html_with_status(status, &page);
-    if let Some(cookie) = cookie {
-        append_cookie(response.headers_mut(), cookie);
-    }
-    response
-}
-
-/// A service error's message as the service words it ("too short: …").
-fn message(e: &ServiceError) -> String {
-    match e {
-        ServiceError::Invalid(m) => m.clone(),
-        e => e.to_string(),
-    }
-}
-
-/// A service message as a sentence ("use 1 to 63 …" → "Use 1 to 63 ….").
-fn sentence(e: &ServiceError) -> String {
-    let text = message(e);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
+    render_with_pre_session(console.config(), headers, status, page, |p| &mut p.csrf)
 }

@@ -11,10 +11,10 @@ use http::{HeaderMap, StatusCode};
 use keygate_service::ServiceError;
 use serde::Deserialize;
 
-use crate::csrf::{check_origin, pre_session_token, PublicForm};
+use crate::csrf::{check_origin, render_with_pre_session, PublicForm};
 use crate::error::{is_safe_next, ConsoleError};
-use crate::keys::NoFields;
-use crate::layout::{html_with_status, Layout};
+use crate::forms::NoFields;
+use crate::layout::Layout;
 use crate::session::{append_cookie, CookieKind};
 use crate::Console;
 
@@ -168,22 +168,6 @@ pub(crate) async fn sign_out(
     Ok(response)
 }
 
-/// The page with a pre-session CSRF token (and the cookie that holds it, when new).
-fn respond(
-    console: &Console,
-    headers: &HeaderMap,
-    mut page: SignInPage,
-    status: StatusCode,
-) -> Response {
-    let (token, cookie) = pre_session_token(headers, console.config());
-    page.csrf = token;
-    let mut response = html_with_status(status, &page);
-    if let Some(cookie) = cookie {
-        append_cookie(response.headers_mut(), cookie);
-    }
-    response
-}
-
 fn next_or_home(next: &str) -> &str {
     if is_safe_next(next) {
         next
@@ -197,4 +181,14 @@ fn locked_message(remaining: std::time::Duration) -> String {
     let minutes = remaining.as_secs().div_ceil(60).max(1);
     let unit = if minutes == 1 { "minute" } else { "minutes" };
     format!("Too many failed sign-ins: sign-in is locked. Try again in {minutes} {unit}.")
+}
+
+/// The page with a pre-session CSRF token (and the cookie that holds it, when new).
+fn respond(
+    console: &Console,
+    headers: &HeaderMap,
+    page: SignInPage,
+    status: StatusCode,
+) -> Response {
+    render_with_pre_session(console.config(), headers, status, page, |p| &mut p.csrf)
 }

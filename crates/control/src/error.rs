@@ -46,6 +46,7 @@ impl From<ServiceError> for ControlError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Invalid(message) => ControlError::BadRequest(message),
+            e @ ServiceError::InvalidValue(_) => ControlError::BadRequest(e.to_string()),
             ServiceError::NotFound { .. } => ControlError::NodeNotFound,
             e => ControlError::Internal(Box::new(e)),
         }

@@ -63,7 +63,7 @@ impl Application {
             Some(bytes) => Pepper::from_bytes(bytes),
             None => {
                 if config.database.as_deref().is_some_and(|u| u.starts_with("postgres")) {
-                    tracing::info!("using the pepper in the data directory: servers sharing this PostgreSQL database must all set the same `pepper`");
+                    tracing::info!("using the pepper in the data directory: a server that takes over this PostgreSQL database later needs the same `pepper`");
                 }
                 pepper_file::load_or_create(&config.data_dir.join(PEPPER_FILE))?
             }

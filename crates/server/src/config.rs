@@ -58,8 +58,9 @@ pub struct Config {
     /// Log filter, in `tracing-subscriber`'s `EnvFilter` syntax (`info`, `keygate=debug,info`).
     pub log: String,
     /// Hex pepper mixed into every stored secret hash; `None`: generated once into
-    /// `<data_dir>/pepper`. Set it (the same on every server) when several servers share one
-    /// PostgreSQL database.
+    /// `<data_dir>/pepper`. Set it to keep the pepper outside the data directory (a rebuilt
+    /// server taking over a PostgreSQL database needs the old one). One server serves one
+    /// database: node state lives in that process's memory.
     pub pepper: Option<SecretString>,
     /// Pre-authentication key settings.
     pub keys: KeysConfig,

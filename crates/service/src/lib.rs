@@ -61,7 +61,7 @@ pub use api_tokens::{CreatedToken, TokenSpec};
 pub use auth_keys::{CreatedKey, KeyListing, NewKeyRequest, PresentedKeyError};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use credentials::Listing;
-pub use error::ServiceError;
+pub use error::{cause_chain, InvalidValue, ServiceError};
 /// Re-exported so surfaces can match on revocations without depending on the store.
 pub use keygate_store::RevokeOutcome;
 pub use lifecycle::heartbeat_interval;

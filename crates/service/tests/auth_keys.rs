@@ -105,7 +105,8 @@ async fn invalid_requests_are_refused_with_the_rule_in_the_message() {
     ];
     for (req, needle) in cases {
         match svc.create_auth_key(&Actor::Admin, req).await {
-            Err(ServiceError::Invalid(msg)) => {
+            Err(e) if e.is_invalid() => {
+                let msg = e.to_string();
                 assert!(msg.contains(needle), "{msg:?} lacks {needle:?}")
             }
             other => panic!("expected Invalid containing {needle:?}, got {other:?}"),

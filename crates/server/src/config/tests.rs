@@ -215,3 +215,107 @@ fn config_example_documents_every_key_and_matches_the_defaults() {
         assert!(documented, "config.example.toml does not document `{name}`");
     }
 }
+
+/// Every key `config.example.toml` documents, set or commented out, as `(table, key, value)`
+/// with the value as the example writes it (a TOML literal). `table` is empty at the top level.
+fn example_keys(text: &str) -> Vec<(String, String, String)> {
+    let mut table = String::new();
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name.to_owned();
+            continue;
+        }
+        let line = line.trim_start_matches(['#', ' ']);
+        let Some((key, value)) = line.split_once(" = ") else { continue };
+        let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        if is_key && !keys.iter().any(|(t, k, _)| *t == table && k == key) {
+            keys.push((table.clone(), key.to_owned(), value.trim().to_owned()));
+        }
+    }
+    keys
+}
+
+/// A value other than the default for the keys the example sets to their defaults.
+fn other_than_default(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "listen" => "\"0.0.0.0:9999\"",
+        "data_dir" => "\"/srv/keygate\"",
+        "log" => "\"debug\"",
+        "default_user" => "\"ops\"",
+        "ephemeral_inactivity_timeout" => "\"10m\"",
+        "recently_invalid_days" => "7",
+        "enabled" => "false",
+        _ => return None,
+    })
+}
+
+/// The environment variable of a key, and its value: a string's text, else the literal.
+fn env_var(table: &str, key: &str, literal: &str) -> (String, String) {
+    let name = if table.is_empty() {
+        format!("{ENV_PREFIX}{}", key.to_uppercase())
+    } else {
+        format!("{ENV_PREFIX}{}__{}", table.to_uppercase(), key.to_uppercase())
+    };
+    let value: toml::Table = toml::from_str(&format!("v = {literal}")).unwrap();
+    let value = match &value["v"] {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    (name, value)
+}
+
+/// TOML that sets `key` of `table` to `literal`.
+fn file_line(table: &str, key: &str, literal: &str) -> String {
+    if table.is_empty() {
+        format!("{key} = {literal}\n")
+    } else {
+        format!("[{table}]\n{key} = {literal}\n")
+    }
+}
+
+#[test]
+fn every_key_of_config_example_can_be_set_from_the_environment() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let keys = example_keys(&text);
+    // The example names every key serde knows (tables by their keys), so none is skipped.
+    for table in ["", "keys", "derp"] {
+        for name in field_names(table) {
+            let is_table = table.is_empty() && (name == "keys" || name == "derp");
+            let listed = keys.iter().any(|(t, k, _)| t == table && *k == name);
+            assert!(is_table || listed, "config.example.toml lacks `{name}`: {keys:?}");
+        }
+    }
+
+    let mut all_env = Vec::new();
+    let mut all_file = String::new();
+    let mut tables_done = Vec::new();
+    for (table, key, example) in &keys {
+        // A key the example leaves at its default needs another value to show it took effect.
+        let literal = match load(Some(&file_line(table, key, example)), &[]) {
+            Ok(c) if c == Config::default() => other_than_default(key)
+                .unwrap_or_else(|| panic!("no non-default value for `{key}`: add one above")),
+            _ => example.as_str(),
+        };
+        let (var, value) = env_var(table, key, literal);
+        let from_env = load(None, &[(&var, &value)])
+            .unwrap_or_else(|e| panic!("{var}={value} is refused: {e}"));
+        let from_file = load(Some(&file_line(table, key, literal)), &[]).unwrap();
+        assert_ne!(from_env, Config::default(), "{var}={value} changes nothing");
+        assert!(from_env == from_file, "{var}={value} does not set `{key}` as the file does");
+
+        all_env.push((var, value));
+        // One header per table: the example lists each table's keys together.
+        if !table.is_empty() && !tables_done.contains(table) {
+            all_file.push_str(&format!("[{table}]\n"));
+            tables_done.push(table.clone());
+        }
+        all_file.push_str(&format!("{key} = {literal}\n"));
+    }
+    let vars: Vec<(&str, &str)> = all_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert!(
+        load(None, &vars).unwrap() == load(Some(&all_file), &[]).unwrap(),
+        "every key at once from the environment equals the same keys from a file"
+    );
+}
