@@ -122,8 +122,13 @@ impl SecretFile {
         )
     }
 
-    fn read<T>(&self, path: &Path, parse: impl Fn(&str) -> Option<T>) -> Result<T, SecretFileError> {
-        let read_err = |source| SecretFileError::Read { what: self.what, path: path.to_owned(), source };
+    fn read<T>(
+        &self,
+        path: &Path,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, SecretFileError> {
+        let read_err =
+            |source| SecretFileError::Read { what: self.what, path: path.to_owned(), source };
         let malformed = || SecretFileError::Malformed {
             what: self.what,
             path: path.to_owned(),
@@ -137,7 +142,11 @@ impl SecretFile {
         }
         let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(SecretFileError::Permissions { what: self.what, path: path.to_owned(), mode });
+            return Err(SecretFileError::Permissions {
+                what: self.what,
+                path: path.to_owned(),
+                mode,
+            });
         }
         let mut text = Zeroizing::new(String::new());
         match file.take(self.max_len + 1).read_to_string(&mut text) {
@@ -285,7 +294,10 @@ mod tests {
                 || {
                     // Another process wins the race between our read and our create.
                     write_private(&path, &winner);
-                    (MachinePrivateKey::from_bytes([1; 32]), Zeroizing::new("privkey:lost\n".into()))
+                    (
+                        MachinePrivateKey::from_bytes([1; 32]),
+                        Zeroizing::new("privkey:lost\n".into()),
+                    )
                 },
             )
             .unwrap();

@@ -116,6 +116,21 @@ macro_rules! public_key_type {
             }
         }
 
+        /// The raw bytes of a binary protocol (DERP frames carry keys as 32 bytes).
+        impl TryFrom<&[u8]> for $name {
+            type Error = std::array::TryFromSliceError;
+
+            fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+                bytes.try_into().map(Self)
+            }
+        }
+
+        impl AsRef<[u8]> for $name {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+
         impl From<$name> for [u8; KEY_LEN] {
             fn from(key: $name) -> Self {
                 key.0

@@ -60,7 +60,11 @@ pub(crate) fn parse_hex(text: &str, prefix: &'static str) -> Result<[u8; KEY_LEN
 }
 
 /// Writes `<prefix><64 lowercase hex>`.
-pub(crate) fn write_hex(f: &mut fmt::Formatter<'_>, prefix: &str, bytes: &[u8; KEY_LEN]) -> fmt::Result {
+pub(crate) fn write_hex(
+    f: &mut fmt::Formatter<'_>,
+    prefix: &str,
+    bytes: &[u8; KEY_LEN],
+) -> fmt::Result {
     f.write_str(prefix)?;
     for byte in bytes {
         write!(f, "{byte:02x}")?;
@@ -84,8 +88,17 @@ mod tests {
 
     #[test]
     fn requires_the_exact_prefix() {
-        for bad in [format!("nodekey:{HEX}"), format!("MKEY:{HEX}"), format!(" mkey:{HEX}"), HEX.to_owned()] {
-            assert_eq!(parse_hex(&bad, "mkey:"), Err(KeyParseError::WrongPrefix { expected: "mkey:" }), "{bad}");
+        for bad in [
+            format!("nodekey:{HEX}"),
+            format!("MKEY:{HEX}"),
+            format!(" mkey:{HEX}"),
+            HEX.to_owned(),
+        ] {
+            assert_eq!(
+                parse_hex(&bad, "mkey:"),
+                Err(KeyParseError::WrongPrefix { expected: "mkey:" }),
+                "{bad}"
+            );
         }
     }
 

@@ -66,7 +66,7 @@ impl NodeIdentity {
         node_key: StaticSecret,
         disco_key: StaticSecret,
     ) -> Self {
-        let machine_public = MachinePublicKey::from_bytes(*machine_key.public_key().as_bytes());
+        let machine_public = machine_key.public_key();
         let node_public = NodePublicKey::from_bytes(PublicKey::from(&node_key).to_bytes());
         let disco_public = DiscoPublicKey::from_bytes(PublicKey::from(&disco_key).to_bytes());
         Self { machine_key, node_key, disco_key, machine_public, node_public, disco_public }

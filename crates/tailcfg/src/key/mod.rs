@@ -8,7 +8,7 @@
 mod nl;
 
 pub use keygate_key::{
-    ChallengePublicKey, DiscoPublicKey, KeyParseError, MachinePublicKey, NodePublicKey, KEY_HEX_LEN,
-    KEY_LEN,
+    ChallengePublicKey, DiscoPublicKey, KeyParseError, MachinePublicKey, NodePublicKey,
+    KEY_HEX_LEN, KEY_LEN,
 };
 pub use nl::NLPublicKey;
