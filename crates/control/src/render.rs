@@ -1,7 +1,7 @@
 //! Domain state → wire types: nodes, user profiles, register responses, full maps and the
 //! deltas fanned out to peers.
 //!
-//! Node rendering (`tailcfg.Node`, protocol.md §5.4):
+//! Node rendering (`tailcfg.Node`, docs/protocol.md, section "Map"):
 //!
 //! | field | value |
 //! |---|---|
