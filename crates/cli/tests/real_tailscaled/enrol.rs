@@ -118,11 +118,10 @@ fn a_restarted_client_with_a_spent_one_off_key_comes_back_as_the_same_node() {
     assert_eq!(ip, ip_again);
 
     // …and a container entrypoint that runs `tailscale up --authkey` again with the spent key.
-    let up = client.up_in_background(&key, "restarter");
-    std::thread::sleep(Duration::from_secs(2));
+    let (succeeded, output) = client.up_and_wait(&key, "restarter");
+    eprintln!("UP AGAIN: succeeded={succeeded} output={output:?}");
     let (ip_third, st) = client.wait_registered();
     assert_eq!(ip, ip_third, "{st}");
-    kill_child(up);
 
     let after = server.nodes();
     assert_eq!(after.len(), 1, "still one node: {after:#?}");
