@@ -135,7 +135,7 @@ pub(crate) async fn upgrade(State(state): State<ControlState>, mut request: Requ
             return;
         }
         let peer = NoisePeer {
-            machine_key: keygate_domain::MachineKey(*accepted.session.peer.as_bytes()),
+            machine_key: accepted.session.peer,
             version: i64::from(accepted.session.version),
         };
         let mut stream = NoiseStream::new(io, accepted.keys);
