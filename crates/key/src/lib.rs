@@ -8,6 +8,7 @@
 //! | [`MachinePublicKey`] | `mkey:<64 hex>` | `key.MachinePublic` (`machine.go`) |
 //! | [`MachinePrivateKey`] | `privkey:<64 hex>` | `key.MachinePrivate` |
 //! | [`DiscoPublicKey`] | `discokey:<64 hex>` | `key.DiscoPublic` (`disco.go`) |
+//! | [`DiscoPrivateKey`] | `privkey:<64 hex>` (ours; Go keeps it in memory) | `key.DiscoPrivate` |
 //! | [`ChallengePublicKey`] | `chalpub:<64 hex>` | `key.ChallengePublic` (`chal.go`) |
 //! | [`ChallengePrivateKey`] | never rendered | `key.ChallengePrivate` |
 //!
@@ -25,6 +26,6 @@ mod private;
 mod public;
 pub mod text;
 
-pub use private::{ChallengePrivateKey, MachinePrivateKey, NodePrivateKey};
+pub use private::{ChallengePrivateKey, DiscoPrivateKey, MachinePrivateKey, NodePrivateKey};
 pub use public::{ChallengePublicKey, DiscoPublicKey, MachinePublicKey, NodePublicKey};
 pub use text::{KeyParseError, KEY_HEX_LEN, KEY_LEN, PRIVATE_KEY_PREFIX};

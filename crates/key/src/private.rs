@@ -1,6 +1,6 @@
 //! Private keys: X25519 static secrets, zeroed on drop, never shown by `Debug`.
 //!
-//! Machine and node private keys share the text form `privkey:<64 hex>` (as in Go), the
+//! Machine, node and disco private keys share the text form `privkey:<64 hex>` (as in Go), the
 //! one-line content of a key file (Headscale's `noise.private_key_path` and
 //! `derp.server.private_key_path` hold the same). Each caches its public half: the server's
 //! handshake needs it for every connection, and deriving it costs a scalar multiplication.
@@ -12,7 +12,7 @@ use rand::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::public::{ChallengePublicKey, MachinePublicKey, NodePublicKey};
+use crate::public::{ChallengePublicKey, DiscoPublicKey, MachinePublicKey, NodePublicKey};
 use crate::text::{parse_hex, secret_text, KeyParseError, KEY_LEN, PRIVATE_KEY_PREFIX};
 
 /// Random key bytes, clamped as X25519 requires (as Go's `key.NewMachine`/`key.NewNode` do).
@@ -126,6 +126,13 @@ private_key_type!(
     /// with one too.
     NodePrivateKey,
     NodePublicKey
+);
+
+private_key_type!(
+    /// A node's disco private key (Go's `key.DiscoPrivate`). Go keeps it in memory only; the
+    /// Rust node client stores it in its state file in the same `privkey:` form as the others.
+    DiscoPrivateKey,
+    DiscoPublicKey
 );
 
 /// A per-connection challenge private key, whose public half goes in the early payload.
