@@ -3,7 +3,8 @@
 //! - **Created once, atomically.** The content goes to a temporary file (mode 0600) beside the
 //!   target, is synced, then hard-linked to the target name. The link fails if the target
 //!   exists, so a file is never overwritten, and a reader never sees it half-written; when two
-//!   processes start together, the loser reads the winner's file.
+//!   processes start together, the loser reads the winner's file. (On a file system without
+//!   hard links the file is created in place with `O_EXCL`: still never overwritten.)
 //! - **Read strictly.** The file must be a regular file of mode 0600 or stricter (its secret
 //!   would otherwise be readable by other users), no longer than the format allows, and hold
 //!   exactly the expected text. A damaged file is refused, never replaced: replacing a key or
@@ -167,7 +168,17 @@ impl SecretFile {
         let result = write_new(&temp, text).and_then(|()| std::fs::hard_link(&temp, path));
         // The temporary name goes in every case; on success `path` keeps the content.
         let _ = std::fs::remove_file(&temp);
-        result?;
+        match result {
+            // A file system without hard links (vfat, some network mounts): write in place,
+            // still never replacing an existing file.
+            Err(e)
+                if matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::PermissionDenied)
+                    && !path.exists() =>
+            {
+                write_new(path, text)?
+            }
+            other => other?,
+        }
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             // Make the new directory entry durable; a failure here is not worth refusing a
             // key that is already safely written.
