@@ -39,6 +39,7 @@ mod error;
 mod machine;
 mod machine_key;
 mod map;
+mod peer;
 mod register;
 mod render;
 mod sessions;
@@ -50,8 +51,9 @@ use axum::Router;
 
 pub use config::{load_derp_map_file, ControlConfig, DerpMapError, DEFAULT_BASE_DOMAIN};
 pub use error::{ControlError, ErrorBody, MIN_CAPABILITY_VERSION};
-pub use machine::{NoisePeer, BODY_LIMIT};
+pub use machine::BODY_LIMIT;
 pub use machine_key::{load_or_create_machine_key, MachineKeyError, MACHINE_KEY_FILE};
+pub use peer::NoisePeer;
 pub use render::{LOGIN_PROVIDER, TAGGED_DEVICES_ID, TAGGED_DEVICES_LOGIN};
 pub use state::ControlState;
 

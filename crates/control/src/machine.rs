@@ -6,27 +6,17 @@
 //! [`BODY_LIMIT`]. Endpoints Tailscale clients may call that keygate does not implement
 //! answer 501 with a JSON message.
 
+use crate::error::ControlError;
+use crate::peer::NoisePeer;
+use crate::state::ControlState;
+use crate::{map, register};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{any, post};
 use axum::{Extension, Router};
-use keygate_domain::MachineKey;
-
-use crate::error::ControlError;
-use crate::state::ControlState;
-use crate::{map, register};
 
 /// Largest request body on the Noise connection, as Headscale's `noiseBodyLimit`. A register
 /// request is about 1 KiB, a map request with a full Hostinfo a few KiB.
 pub const BODY_LIMIT: usize = 1 << 20;
-
-/// The machine at the other end of the Noise connection.
-#[derive(Clone, Debug)]
-pub struct NoisePeer {
-    /// Its machine key, proved by the handshake.
-    pub machine_key: MachineKey,
-    /// The protocol (capability) version it announced in the handshake.
-    pub version: i64,
-}
 
 /// The router for one Noise connection from `peer`.
 pub(crate) fn router(state: ControlState, peer: NoisePeer) -> Router {

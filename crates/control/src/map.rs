@@ -18,12 +18,12 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use keygate_domain::{DiscoKey, NodeKey};
+use keygate_domain::DiscoKey;
 use keygate_service::{ClientUpdate, NodeEntry};
 use keygate_tailcfg::{encode_map_response, from_slice_case_insensitive, Hostinfo, MapRequest};
 
 use crate::error::{ControlError, MIN_CAPABILITY_VERSION};
-use crate::machine::NoisePeer;
+use crate::peer::NoisePeer;
 use crate::render;
 use crate::sessions;
 use crate::state::ControlState;
@@ -39,8 +39,8 @@ pub(crate) async fn handle(
     if version < MIN_CAPABILITY_VERSION {
         return Err(ControlError::UnsupportedVersion(version));
     }
-    let shared = &state.shared;
-    let node_key = NodeKey(*request.node_key.as_bytes());
+    let shared = &state.shared.hub;
+    let node_key = request.node_key;
     let entry = shared.tailnet.node_by_node_key(&node_key).ok_or(ControlError::NodeNotFound)?;
     if entry.node.machine_key != peer.machine_key {
         return Err(ControlError::WrongMachine);

@@ -9,12 +9,12 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
-use keygate_domain::{NodeKey, Timestamp};
+use keygate_domain::Timestamp;
 use keygate_service::RegisterNode;
 use keygate_tailcfg::{from_slice_case_insensitive, RegisterRequest, RegisterResponse};
 
 use crate::error::{ControlError, MIN_CAPABILITY_VERSION};
-use crate::machine::NoisePeer;
+use crate::peer::NoisePeer;
 use crate::render;
 use crate::state::ControlState;
 
@@ -32,8 +32,8 @@ pub(crate) async fn handle(
     }
     let input = decode(&peer, request);
     tracing::debug!(request = ?input, version, "register");
-    let outcome = state.shared.tailnet.register(input).await?;
-    let response = render::register_response(&outcome, &state.shared.config);
+    let outcome = state.shared.hub.tailnet.register(input).await?;
+    let response = render::register_response(&outcome, &state.shared.hub.config);
     if !response.error.is_empty() {
         tracing::debug!(machine = ?peer.machine_key, error = %response.error, "registration refused");
     }
@@ -45,8 +45,8 @@ fn decode(peer: &NoisePeer, request: RegisterRequest) -> RegisterNode {
     let hostinfo = request.hostinfo.unwrap_or_default();
     RegisterNode {
         machine_key: peer.machine_key,
-        node_key: NodeKey(*request.node_key.as_bytes()),
-        old_node_key: NodeKey(*request.old_node_key.as_bytes()),
+        node_key: request.node_key,
+        old_node_key: request.old_node_key,
         auth_key: request.auth.map(|a| a.auth_key).filter(|k| !k.is_empty()),
         expiry: request.expiry.map(Timestamp::from),
         hostname: hostinfo.hostname.clone(),

@@ -1,7 +1,7 @@
 //! Domain state → wire types: nodes, user profiles, register responses, full maps and the
 //! deltas fanned out to peers.
 //!
-//! Node rendering (`tailcfg.Node`, protocol.md §5.4):
+//! Node rendering (`tailcfg.Node`, docs/protocol.md, section "Map"):
 //!
 //! | field | value |
 //! |---|---|
@@ -24,9 +24,8 @@ use std::net::SocketAddr;
 use keygate_domain::{NodeOwner, Timestamp};
 use keygate_service::{MapView, NodeEntry, Refusal, RegisterOutcome, TailnetChange};
 use keygate_tailcfg::{
-    host_addresses, legacy_derp_string, DNSConfig, DebugSettings, DiscoPublicKey, Hostinfo, Login,
-    MachinePublicKey, MapResponse, Node, NodePublicKey, PeerChange, RegisterResponse, User,
-    UserProfile,
+    host_addresses, legacy_derp_string, DNSConfig, DebugSettings, Hostinfo, Login, MapResponse,
+    Node, PeerChange, RegisterResponse, User, UserProfile,
 };
 use time::OffsetDateTime;
 
@@ -109,10 +108,10 @@ pub fn node(entry: &NodeEntry, config: &ControlConfig, now: Timestamp) -> Node {
         stable_id: format!("n{}", n.id.0),
         name: format!("{}.{}.", n.given_name, config.base_domain),
         user: user_id(entry),
-        key: NodePublicKey::from_bytes(*n.node_key.as_bytes()),
+        key: n.node_key,
         key_expiry: n.key_expiry.map(time),
-        machine: MachinePublicKey::from_bytes(*n.machine_key.as_bytes()),
-        disco_key: DiscoPublicKey::from_bytes(*n.disco_key.as_bytes()),
+        machine: n.machine_key,
+        disco_key: n.disco_key,
         allowed_ips: Some(addresses.clone()),
         addresses,
         endpoints: endpoints(&n.endpoints),
@@ -199,7 +198,7 @@ pub fn peer_delta(
                 node_id: n.id.0,
                 derp_region: home_derp(stored_hostinfo(&n.hostinfo_json).as_ref()),
                 endpoints: endpoints(&n.endpoints),
-                disco_key: Some(DiscoPublicKey::from_bytes(*n.disco_key.as_bytes())),
+                disco_key: Some(n.disco_key),
                 ..PeerChange::default()
             })
         }),

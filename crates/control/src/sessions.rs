@@ -32,15 +32,39 @@ use std::time::Duration;
 use bytes::Bytes;
 use keygate_domain::{Node, NodeId, Timestamp};
 use keygate_policy::PacketRule;
-use keygate_service::{NodeEntry, PolicyEffects, TailnetChange, TailnetEvent};
-use keygate_tailcfg::{encode_map_response, MapResponse};
+use keygate_service::{NodeEntry, PolicyEffects, Tailnet, TailnetChange, TailnetEvent};
+use keygate_tailcfg::{encode_map_response, keep_alive_frame, MapResponse};
 use rand::Rng as _;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::error::ControlError;
 use crate::render;
-use crate::state::Shared;
+use crate::ControlConfig;
+
+/// What the map sessions and the map handler share: the live tailnet, the settings maps are
+/// rendered with, the open sessions and the keep-alive frames. The control state holds the
+/// only strong reference; sessions and the fan-out hold weak ones.
+pub(crate) struct Hub {
+    pub(crate) tailnet: Tailnet,
+    pub(crate) config: ControlConfig,
+    pub(crate) sessions: Sessions,
+    /// `{"KeepAlive":true}`, framed plain and zstd-compressed.
+    pub(crate) keep_alive_plain: Bytes,
+    pub(crate) keep_alive_zstd: Bytes,
+}
+
+impl Hub {
+    pub(crate) fn new(tailnet: Tailnet, config: ControlConfig) -> Self {
+        Self {
+            tailnet,
+            config,
+            sessions: Sessions::default(),
+            keep_alive_plain: keep_alive_frame(false).expect("the keep-alive message encodes"),
+            keep_alive_zstd: keep_alive_frame(true).expect("the keep-alive message compresses"),
+        }
+    }
+}
 
 /// The registry of open sessions, by node.
 #[derive(Default)]
@@ -109,7 +133,7 @@ pub(crate) struct OpenSession {
 
 /// Opens the streaming session of node `id` and renders its first (full) map.
 pub(crate) fn open(
-    shared: &Arc<Shared>,
+    shared: &Arc<Hub>,
     id: NodeId,
     compress: bool,
     cap: i64,
@@ -144,7 +168,7 @@ pub(crate) fn open(
 /// Closes the session when the response body is dropped (stream finished, client gone, or
 /// connection closed), and tells the tailnet the node has one session less.
 pub(crate) struct SessionGuard {
-    shared: Weak<Shared>,
+    shared: Weak<Hub>,
     node: NodeId,
     serial: u64,
 }
@@ -166,10 +190,7 @@ impl Drop for SessionGuard {
 }
 
 /// The fan-out task: runs until the bus closes or the control state is dropped.
-pub(crate) async fn fan_out(
-    shared: Weak<Shared>,
-    mut events: broadcast::Receiver<Arc<TailnetEvent>>,
-) {
+pub(crate) async fn fan_out(shared: Weak<Hub>, mut events: broadcast::Receiver<Arc<TailnetEvent>>) {
     loop {
         let event = events.recv().await;
         let Some(shared) = shared.upgrade() else { return };
@@ -191,7 +212,7 @@ pub(crate) async fn fan_out(
 }
 
 /// Delivers one event to every session.
-fn deliver(shared: &Shared, event: &TailnetEvent) {
+fn deliver(shared: &Hub, event: &TailnetEvent) {
     if matches!(event.change, TailnetChange::PolicyChanged) {
         resend_all(shared, event.seq);
         return;
@@ -247,7 +268,7 @@ fn deliver(shared: &Shared, event: &TailnetEvent) {
 }
 
 /// A new policy: every approved node gets a fresh full map (its new filter and peers).
-fn resend_all(shared: &Shared, seq: u64) {
+fn resend_all(shared: &Hub, seq: u64) {
     let now = shared.tailnet.service().now();
     let mut registry = shared.sessions.lock();
     let mut dropped = Vec::new();
@@ -290,7 +311,7 @@ enum SelfMessage {
 /// What a node is told about a change to itself: its own node when something it sees of
 /// itself changed, the peers it gained and lost, and its new filter.
 fn self_message(
-    shared: &Shared,
+    shared: &Hub,
     session: &mut Session,
     event: &TailnetEvent,
     now: Timestamp,
@@ -349,7 +370,7 @@ fn self_message(
 /// The node's own message: `node` (if it changed), plus the peers it gained and lost and its
 /// new filter under the policy. `Nothing` when all are empty.
 fn policy_message(
-    shared: &Shared,
+    shared: &Hub,
     entry: &NodeEntry,
     effects: &PolicyEffects,
     node: Option<keygate_tailcfg::Node>,

@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use keygate_noise::{MachinePrivateKey, MachinePublicKey};
 use keygate_service::Tailnet;
-use keygate_tailcfg::keep_alive_frame;
 use tokio::task::JoinHandle;
 
-use crate::sessions::{self, Sessions};
+use crate::sessions::{self, Hub};
 use crate::ControlConfig;
 
 /// The control surface's state: the live tailnet, the server's machine key, the settings and
@@ -19,14 +17,10 @@ pub struct ControlState {
 }
 
 pub(crate) struct Shared {
-    pub(crate) tailnet: Tailnet,
+    /// The tailnet, settings and map sessions, shared with the sessions' fan-out.
+    pub(crate) hub: Arc<Hub>,
     pub(crate) machine_key: MachinePrivateKey,
     pub(crate) public_key: MachinePublicKey,
-    pub(crate) config: ControlConfig,
-    pub(crate) sessions: Sessions,
-    /// `{"KeepAlive":true}`, framed plain and zstd-compressed.
-    pub(crate) keep_alive_plain: Bytes,
-    pub(crate) keep_alive_zstd: Bytes,
     fan_out: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -46,20 +40,14 @@ impl ControlState {
     /// [`crate::load_or_create_machine_key`].
     pub fn new(tailnet: Tailnet, machine_key: MachinePrivateKey, config: ControlConfig) -> Self {
         let events = tailnet.subscribe();
+        let hub = Arc::new(Hub::new(tailnet, config));
+        let task = tokio::spawn(sessions::fan_out(Arc::downgrade(&hub), events));
         let shared = Arc::new(Shared {
             public_key: machine_key.public_key(),
             machine_key,
-            keep_alive_plain: keep_alive_frame(false).expect("the keep-alive message encodes"),
-            keep_alive_zstd: keep_alive_frame(true).expect("the keep-alive message compresses"),
-            tailnet,
-            config,
-            sessions: Sessions::default(),
-            fan_out: std::sync::Mutex::new(None),
+            hub,
+            fan_out: std::sync::Mutex::new(Some(task)),
         });
-        let task = tokio::spawn(sessions::fan_out(Arc::downgrade(&shared), events));
-        if let Ok(mut slot) = shared.fan_out.lock() {
-            *slot = Some(task);
-        }
         Self { shared }
     }
 
@@ -70,11 +58,11 @@ impl ControlState {
 
     /// The live tailnet.
     pub fn tailnet(&self) -> &Tailnet {
-        &self.shared.tailnet
+        &self.shared.hub.tailnet
     }
 
     /// Number of open map streams.
     pub fn open_streams(&self) -> usize {
-        self.shared.sessions.len()
+        self.shared.hub.sessions.len()
     }
 }

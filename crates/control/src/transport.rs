@@ -37,7 +37,8 @@ use rand::rngs::OsRng;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::error::{error_response, MIN_CAPABILITY_VERSION};
-use crate::machine::{self, NoisePeer};
+use crate::machine;
+use crate::peer::NoisePeer;
 use crate::state::ControlState;
 
 /// The 0x03 frame text for clients below [`MIN_CAPABILITY_VERSION`].
@@ -65,7 +66,7 @@ pub(crate) async fn key(State(state): State<ControlState>, request: Request) -> 
             "missing or invalid v parameter: ask for /key?v=<capability version>",
         );
     }
-    let public = keygate_tailcfg::MachinePublicKey::from_bytes(*state.public_key().as_bytes());
+    let public = state.public_key();
     Json(OverTLSPublicKeyResponse::noise_only(public)).into_response()
 }
 
@@ -134,7 +135,7 @@ pub(crate) async fn upgrade(State(state): State<ControlState>, mut request: Requ
             return;
         }
         let peer = NoisePeer {
-            machine_key: keygate_domain::MachineKey(*accepted.session.peer.as_bytes()),
+            machine_key: accepted.session.peer,
             version: i64::from(accepted.session.version),
         };
         let mut stream = NoiseStream::new(io, accepted.keys);

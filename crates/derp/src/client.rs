@@ -174,7 +174,7 @@ impl DerpClient {
             ClientInfo { version: PROTOCOL_VERSION, can_ack_pings: true, ..ClientInfo::default() };
         let json = serde_json::to_vec(&info).expect("ClientInfo serializes");
         let sealed = crate::naclbox::seal(key, &server_key, &json, &mut OsRng);
-        sender.write_frame(FrameType::ClientInfo, &[&key.public_key(), &sealed]).await?;
+        sender.write_frame(FrameType::ClientInfo, &[key.public_key().as_bytes(), &sealed]).await?;
 
         // Wait for ServerInfo: the sign of admission. A refused client gets Health, then EOF.
         let mut health = None;
@@ -234,7 +234,7 @@ impl DerpSender {
         if packet.len() > MAX_PACKET_SIZE {
             return Err(ClientError::PacketTooLarge { len: packet.len() });
         }
-        self.write_frame(FrameType::SendPacket, &[dst, packet]).await
+        self.write_frame(FrameType::SendPacket, &[dst.as_bytes(), packet]).await
     }
 
     /// Sends a ping with these 8 bytes; the server answers with a pong.

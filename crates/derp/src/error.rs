@@ -3,8 +3,6 @@
 //!
 //! None of them ever carries key material or packet contents.
 
-use std::path::PathBuf;
-
 /// The frame stream is broken; the connection must be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -97,32 +95,9 @@ pub enum ClientError {
     Frame(#[from] FrameError),
 }
 
-/// Why the server's DERP key could not be loaded or created.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerKeyError {
-    /// Reading the key file failed.
-    #[error("reading the DERP server key file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Creating the key file failed.
-    #[error("creating the DERP server key file {path}")]
-    Create {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file exists but is not one key line. Its content is never repeated.
-    #[error("the DERP server key file {path} does not hold a key: expected one line \"privkey:\" followed by 64 hex digits; restore it from a backup, or delete it to make a new key (clients reconnect and learn the new key)")]
-    Malformed { path: PathBuf },
-}
-
-/// A private key's text form is not `privkey:<64 hex>`. The text itself is never repeated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a private key must be \"privkey:\" followed by 64 hex digits")]
-pub struct KeyTextError;
+/// Why the server's DERP key could not be loaded or created (the secret file loader's error,
+/// naming the DERP server key file).
+pub use keygate_key::file::SecretFileError as ServerKeyError;
 
 /// Why the embedded DERP region could not be derived from the server URL.
 #[derive(Debug, thiserror::Error)]

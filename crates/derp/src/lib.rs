@@ -104,6 +104,7 @@ mod send_queue;
 pub mod server;
 pub mod server_key;
 mod session;
+mod shared;
 pub mod standalone;
 
 pub use admission::{Admission, AdmitAll};

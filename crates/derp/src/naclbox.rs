@@ -46,7 +46,7 @@ pub fn open(ours: &NodePrivateKey, theirs: &PublicKey, sealed: &[u8]) -> Option<
 
 fn salsa_box(ours: &NodePrivateKey, theirs: &PublicKey) -> crypto_box::SalsaBox {
     let secret = crypto_box::SecretKey::from(*ours.to_bytes());
-    crypto_box::SalsaBox::new(&crypto_box::PublicKey::from(*theirs), &secret)
+    crypto_box::SalsaBox::new(&crypto_box::PublicKey::from(theirs.0), &secret)
 }
 
 #[cfg(test)]
@@ -83,7 +83,7 @@ mod tests {
         let message =
             hex::decode("be075fc53c81f2d5cf141316ebeb0c7b5228c52a4c62cbd44b66849b64244ffc")
                 .unwrap();
-        let sealed = salsa_box(&alice, &bob_public)
+        let sealed = salsa_box(&alice, &bob_public.into())
             .encrypt(crypto_box::Nonce::from_slice(&nonce), &message[..])
             .unwrap();
         // Tag of the full message differs; the keystream part of the ciphertext does not.

@@ -174,7 +174,7 @@ mod tests {
     use crate::send_queue::Batch;
 
     fn conn(id: u64, key: u8) -> Arc<ClientConn> {
-        Arc::new(ClientConn::new(id, [key; 32], 8))
+        Arc::new(ClientConn::new(id, PublicKey::from_bytes([key; 32]), 8))
     }
 
     #[test]
@@ -183,11 +183,11 @@ mod tests {
         let (old, new) = (conn(1, 7), conn(2, 7));
         registry.register(old.clone());
         registry.register(new.clone());
-        assert_eq!(registry.active(&[7; 32]).unwrap().id, 2);
+        assert_eq!(registry.active(&PublicKey([7; 32])).unwrap().id, 2);
         registry.note_activity(&old);
-        assert_eq!(registry.active(&[7; 32]).unwrap().id, 1);
+        assert_eq!(registry.active(&PublicKey([7; 32])).unwrap().id, 1);
         registry.unregister(&old);
-        assert_eq!(registry.active(&[7; 32]).unwrap().id, 2);
+        assert_eq!(registry.active(&PublicKey([7; 32])).unwrap().id, 2);
         assert!(!new.dup.load(Ordering::Relaxed));
         assert_eq!(registry.key_count(), 1);
     }
@@ -199,7 +199,7 @@ mod tests {
         for c in [&sender_a, &sender_b, &receiver] {
             registry.register(c.clone());
         }
-        registry.add_watcher([1; 32], &receiver);
+        registry.add_watcher(PublicKey([1; 32]), &receiver);
         registry.unregister(&sender_a);
         assert!(!receiver.queue.is_closed());
         registry.unregister(&sender_b);
@@ -207,7 +207,7 @@ mod tests {
         assert!(receiver.queue.next_batch(&mut batch).await);
         assert_eq!(
             batch.control.pop_front(),
-            Some(Control::PeerGone([1; 32], PeerGoneReason::Disconnected))
+            Some(Control::PeerGone(PublicKey([1; 32]), PeerGoneReason::Disconnected))
         );
         assert!(batch.control.is_empty());
     }

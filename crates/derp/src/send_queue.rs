@@ -179,7 +179,7 @@ mod tests {
     use super::*;
 
     fn packet(byte: u8) -> QueuedPacket {
-        QueuedPacket { src: [byte; 32], data: Bytes::from(vec![byte; 10]) }
+        QueuedPacket { src: PublicKey([byte; 32]), data: Bytes::from(vec![byte; 10]) }
     }
 
     #[tokio::test]
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(queue.push_packet(packet(3)), Pushed::DroppedOldest);
         let mut batch = Batch::default();
         assert!(queue.next_batch(&mut batch).await);
-        let srcs: Vec<u8> = batch.data.iter().map(|p| p.src[0]).collect();
+        let srcs: Vec<u8> = batch.data.iter().map(|p| p.src.0[0]).collect();
         assert_eq!(srcs, [2, 3]);
     }
 

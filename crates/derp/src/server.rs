@@ -1,10 +1,9 @@
-//! The relay: configuration, the shared state of all connections, counters, and the entry point
+//! The relay: its public handle, the counters snapshot, and the entry point
 //! that runs the DERP protocol on an upgraded stream.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -12,37 +11,9 @@ use crate::admission::Admission;
 use crate::error::SessionError;
 use crate::key::{NodePrivateKey, PublicKey};
 use crate::registry::Registry;
-
-/// Tunables of the relay. The defaults are upstream's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DerpConfig {
-    /// Interval between `KeepAlive` frames to each client (upstream `derp.KeepAlive`, 60 s).
-    /// Clients treat two missed keep-alives as a dead connection.
-    pub keep_alive: Duration,
-    /// Random extra delay, per connection, added to `keep_alive` so keep-alives of clients that
-    /// connected together do not all fire at once (upstream: up to 5 s).
-    pub keep_alive_jitter: Duration,
-    /// Packets queued per client and lane (data, disco) before the oldest is dropped
-    /// (upstream `defaultPerClientSendQueueDepth`, 32).
-    pub send_queue_depth: usize,
-    /// How long one write to a client may take before the client is dropped as dead
-    /// (upstream `DefaultTCPWiteTimeout`, 2 s).
-    pub write_timeout: Duration,
-    /// How long a new connection has to complete the handshake (upstream: 10 s).
-    pub handshake_timeout: Duration,
-}
-
-impl Default for DerpConfig {
-    fn default() -> Self {
-        Self {
-            keep_alive: Duration::from_secs(60),
-            keep_alive_jitter: Duration::from_secs(5),
-            send_queue_depth: 32,
-            write_timeout: Duration::from_secs(2),
-            handshake_timeout: Duration::from_secs(10),
-        }
-    }
-}
+use crate::session;
+pub use crate::shared::DerpConfig;
+use crate::shared::{Counters, Shared};
 
 /// A snapshot of the relay's counters (totals since start, except `clients`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,37 +38,6 @@ pub struct DerpStats {
     pub dropped_queue_full: u64,
     /// Packets dropped because the recipient disconnected before they were written.
     pub dropped_disconnected: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub accepted: AtomicU64,
-    pub refused: AtomicU64,
-    pub protocol_errors: AtomicU64,
-    pub packets_relayed: AtomicU64,
-    pub bytes_relayed: AtomicU64,
-    pub dropped_denied: AtomicU64,
-    pub dropped_unknown_destination: AtomicU64,
-    pub dropped_queue_full: AtomicU64,
-    pub dropped_disconnected: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// State shared by every connection of one server.
-pub(crate) struct Shared {
-    pub key: NodePrivateKey,
-    pub public_key: PublicKey,
-    pub admission: Arc<dyn Admission>,
-    pub config: DerpConfig,
-    pub registry: Registry,
-    pub counters: Counters,
-    pub next_conn_id: AtomicU64,
-    pub shut_down: AtomicBool,
 }
 
 /// The DERP relay. Cheap to clone (all clones share one state).
@@ -154,7 +94,11 @@ impl DerpServer {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        crate::session::run(self.shared.clone(), io, already_read, remote).await
+        let result = session::run(&self.shared, io, already_read, remote).await;
+        if result.as_ref().is_err_and(session::is_protocol_error) {
+            Counters::add(&self.shared.counters.protocol_errors, 1);
+        }
+        result
     }
 
     /// Whether a client with `key` is connected.

@@ -2,17 +2,14 @@
 //!
 //! File format: one line `privkey:<64 lowercase hex>` (a trailing newline is fine), the same
 //! text as the control machine key and Headscale's `derp.server.private_key_path`. Created with
-//! mode 0600 on first start; a file holding anything else is refused, never overwritten (a
-//! damaged key file deserves a human's look). Losing the key is harmless: clients learn the
-//! server key from each connection's greeting.
+//! mode 0600 on first start and read strictly by `keygate-key`'s secret file loader: a file
+//! holding anything else, or readable by other users, is refused, never overwritten (a damaged
+//! key file deserves a human's look). Losing the key is harmless: clients learn the server key
+//! from each connection's greeting.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use rand::rngs::OsRng;
-use zeroize::Zeroizing;
+use keygate_key::file::{SecretFile, PRIVATE_KEY_FILE_MAX_LEN, PRIVATE_KEY_LINE};
 
 use crate::error::ServerKeyError;
 use crate::key::{NodePrivateKey, ShortKey};
@@ -20,53 +17,28 @@ use crate::key::{NodePrivateKey, ShortKey};
 /// Conventional file name of the DERP server key in the data directory.
 pub const DERP_KEY_FILE: &str = "derp_server_private.key";
 
+/// The DERP server key file, as its errors name it.
+const SERVER_KEY_FILE: SecretFile = SecretFile {
+    what: "DERP server key",
+    expected: PRIVATE_KEY_LINE,
+    remedy: "restore it from a backup, or delete it to make a new key (clients reconnect and learn the new key)",
+    max_len: PRIVATE_KEY_FILE_MAX_LEN,
+};
+
 /// Loads the DERP server key from `path`, creating a fresh one (mode 0600) if the file does
 /// not exist.
 pub fn load_or_create_server_key(path: &Path) -> Result<NodePrivateKey, ServerKeyError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let text = Zeroizing::new(text);
-            let key = NodePrivateKey::parse_text(text.trim_end_matches(['\n', '\r']))
-                .map_err(|_| ServerKeyError::Malformed { path: path.to_owned() })?;
-            warn_if_readable_by_others(path);
-            Ok(key)
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => create(path),
-        Err(e) if e.kind() == ErrorKind::InvalidData => {
-            Err(ServerKeyError::Malformed { path: path.to_owned() })
-        }
-        Err(source) => Err(ServerKeyError::Read { path: path.to_owned(), source }),
+    let loaded = SERVER_KEY_FILE.load_or_create_private_key::<NodePrivateKey>(path)?;
+    if loaded.created {
+        tracing::info!(path = %path.display(), public_key = %ShortKey(&loaded.value.public_key()), "created the DERP server key");
     }
-}
-
-fn create(path: &Path) -> Result<NodePrivateKey, ServerKeyError> {
-    let key = NodePrivateKey::generate(&mut OsRng);
-    let err = |source| ServerKeyError::Create { path: path.to_owned(), source };
-    // `create_new`: if another process created the file meanwhile, fail rather than replace
-    // the key it may already be serving.
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
-    let mut line = key.to_text();
-    line.push('\n');
-    file.write_all(line.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    tracing::info!(path = %path.display(), public_key = %ShortKey(&key.public_key()), "created the DERP server key");
-    Ok(key)
-}
-
-fn warn_if_readable_by_others(path: &Path) {
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"),
-                "the DERP server key file is readable by other users: chmod 600 it");
-        }
-    }
+    Ok(loaded.value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
     use std::path::PathBuf;
 
     fn temp_path(name: &str) -> PathBuf {
@@ -82,28 +54,22 @@ mod tests {
         let created = load_or_create_server_key(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("privkey:") && text.ends_with('\n') && text.len() == 8 + 64 + 1);
         let loaded = load_or_create_server_key(&path).unwrap();
         assert_eq!(loaded.public_key(), created.public_key());
     }
 
     #[test]
-    fn reads_a_headscale_style_file_without_newline() {
+    fn reads_a_headscale_style_file_and_names_itself_in_errors() {
         let path = temp_path("headscale");
         std::fs::write(&path, format!("privkey:{}", "a8".repeat(32))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let key = load_or_create_server_key(&path).unwrap();
         assert_eq!(key.public_key(), NodePrivateKey::from_bytes([0xa8; 32]).public_key());
-    }
-
-    #[test]
-    fn refuses_other_content_without_repeating_it() {
-        let path = temp_path("garbage");
         std::fs::write(&path, "nodekey:secret-looking-stuff\n").unwrap();
         let err = load_or_create_server_key(&path).unwrap_err();
         assert!(matches!(err, ServerKeyError::Malformed { .. }));
         let text = err.to_string();
-        assert!(text.contains("privkey:") && !text.contains("secret-looking-stuff"), "{text}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "nodekey:secret-looking-stuff\n");
+        assert!(text.contains("DERP server key file") && text.contains("privkey:"), "{text}");
+        assert!(!text.contains("secret-looking-stuff"), "{text}");
     }
 }

@@ -37,7 +37,7 @@ use crate::frame_reader::FrameReader;
 use crate::key::{is_contributory, PublicKey, ShortKey};
 use crate::registry::ClientConn;
 use crate::send_queue::{Batch, Control, Pushed, QueuedPacket};
-use crate::server::{Counters, Shared};
+use crate::shared::{Counters, Shared};
 
 /// The writer hands bytes to the socket once this many are encoded, so a large batch does not
 /// build one huge buffer.
@@ -51,25 +51,8 @@ const NOT_ADMITTED: &str = "keygate: this node key is not allowed to use this DE
 /// second, per connection (upstream `peerGoneLim`).
 const NOT_HERE_BURST: f64 = 3.0;
 
+/// Runs one client connection: handshake, admission, then relaying until it ends.
 pub(crate) async fn run<IO>(
-    shared: Arc<Shared>,
-    io: IO,
-    already_read: &[u8],
-    remote: Option<SocketAddr>,
-) -> Result<(), SessionError>
-where
-    IO: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let result = run_inner(&shared, io, already_read, remote).await;
-    if let Err(e) = &result {
-        if is_protocol_error(e) {
-            Counters::add(&shared.counters.protocol_errors, 1);
-        }
-    }
-    result
-}
-
-async fn run_inner<IO>(
     shared: &Arc<Shared>,
     io: IO,
     already_read: &[u8],
@@ -141,7 +124,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::new();
-    put_frame(&mut out, FrameType::ServerKey, &[&MAGIC, &shared.public_key]);
+    put_frame(&mut out, FrameType::ServerKey, &[&MAGIC, shared.public_key.as_bytes()]);
     writer.write_all(&out).await.map_err(SessionError::Write)?;
     writer.flush().await.map_err(SessionError::Write)?;
 
@@ -251,7 +234,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
                 for lane in [&mut batch.disco, &mut batch.data] {
                     while let Some(packet) = lane.pop_front() {
-                        put_frame(&mut out, FrameType::RecvPacket, &[&packet.src, &packet.data]);
+                        put_frame(&mut out, FrameType::RecvPacket, &[packet.src.as_bytes(), &packet.data]);
                         Counters::add(&shared.counters.packets_relayed, 1);
                         Counters::add(&shared.counters.bytes_relayed, packet.data.len() as u64);
                         if out.len() >= WRITE_CHUNK {
@@ -270,7 +253,7 @@ fn encode_control(out: &mut BytesMut, control: &Control) {
     match control {
         // PeerGone: peer key(32) ‖ reason(1).
         Control::PeerGone(peer, reason) => {
-            put_frame(out, FrameType::PeerGone, &[peer, &[reason.to_byte()]]);
+            put_frame(out, FrameType::PeerGone, &[peer.as_bytes(), &[reason.to_byte()]]);
         }
         Control::Pong(data) => put_frame(out, FrameType::Pong, &[data]),
     }
@@ -384,7 +367,9 @@ fn malformed(frame: &'static str, payload: &[u8], why: &'static str) -> SessionE
     FrameError::Malformed { frame, len: payload.len(), why }.into()
 }
 
-fn is_protocol_error(e: &SessionError) -> bool {
+/// Whether a connection ended by the client breaking the protocol (counted in
+/// `DerpStats::protocol_errors`), not by a network failure, a timeout or the server.
+pub(crate) fn is_protocol_error(e: &SessionError) -> bool {
     match e {
         SessionError::Frame(FrameError::Io(_)) => false,
         SessionError::Frame(_)

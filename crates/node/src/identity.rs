@@ -22,28 +22,24 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use keygate_noise::MachinePrivateKey;
+use keygate_key::{DiscoPrivateKey, KeyParseError, MachinePrivateKey, NodePrivateKey};
 use keygate_tailcfg::{DiscoPublicKey, MachinePublicKey, NodePublicKey};
 use rand::rngs::OsRng;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{NodeError, StateError};
 
-/// A node's three private keys, with their public halves computed once.
+/// A node's three private keys (each caches its public half).
 ///
 /// `Clone` copies the secrets (they are zeroed when each copy is dropped); `Debug` shows only
 /// public keys. About 200 bytes, so thousands of identities cost nothing.
 #[derive(Clone)]
 pub struct NodeIdentity {
     machine_key: MachinePrivateKey,
-    node_key: StaticSecret,
-    disco_key: StaticSecret,
-    machine_public: MachinePublicKey,
-    node_public: NodePublicKey,
-    disco_public: DiscoPublicKey,
+    node_key: NodePrivateKey,
+    disco_key: DiscoPrivateKey,
 }
 
 impl NodeIdentity {
@@ -54,22 +50,11 @@ impl NodeIdentity {
 
     /// A fresh identity from `rng` (tests and benchmarks may pass a seeded generator).
     pub fn generate_from<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self::from_keys(
-            MachinePrivateKey::generate(rng),
-            StaticSecret::random_from_rng(&mut *rng),
-            StaticSecret::random_from_rng(&mut *rng),
-        )
-    }
-
-    fn from_keys(
-        machine_key: MachinePrivateKey,
-        node_key: StaticSecret,
-        disco_key: StaticSecret,
-    ) -> Self {
-        let machine_public = MachinePublicKey::from_bytes(*machine_key.public_key().as_bytes());
-        let node_public = NodePublicKey::from_bytes(PublicKey::from(&node_key).to_bytes());
-        let disco_public = DiscoPublicKey::from_bytes(PublicKey::from(&disco_key).to_bytes());
-        Self { machine_key, node_key, disco_key, machine_public, node_public, disco_public }
+        Self {
+            machine_key: MachinePrivateKey::generate(rng),
+            node_key: NodePrivateKey::generate(rng),
+            disco_key: DiscoPrivateKey::generate(rng),
+        }
     }
 
     /// The machine (Noise static) private key.
@@ -79,25 +64,24 @@ impl NodeIdentity {
 
     /// The machine public key (`mkey:`), as the server sees it after the handshake.
     pub fn machine_public(&self) -> MachinePublicKey {
-        self.machine_public
+        self.machine_key.public_key()
     }
 
     /// The current node public key (`nodekey:`).
     pub fn node_public(&self) -> NodePublicKey {
-        self.node_public
+        self.node_key.public_key()
     }
 
     /// The disco public key (`discokey:`).
     pub fn disco_public(&self) -> DiscoPublicKey {
-        self.disco_public
+        self.disco_key.public_key()
     }
 
     /// Replaces the node key with a fresh one and returns the previous public key, to send as
     /// `OldNodeKey` (what Go does when the server says `NodeKeyExpired`). The machine key stays.
     pub fn rotate_node_key(&mut self) -> NodePublicKey {
-        let old = self.node_public;
-        self.node_key = StaticSecret::random_from_rng(OsRng);
-        self.node_public = NodePublicKey::from_bytes(PublicKey::from(&self.node_key).to_bytes());
+        let old = self.node_key.public_key();
+        self.node_key = NodePrivateKey::generate(&mut OsRng);
         old
     }
 
@@ -128,21 +112,18 @@ impl NodeIdentity {
     fn read_file(path: &Path) -> Result<Self, StateError> {
         let text = Zeroizing::new(fs::read(path)?);
         let file: StateFile = serde_json::from_slice(&text)?;
-        let machine = parse_private(&file.machine_key, "MachineKey")?;
-        let node = parse_private(&file.node_key, "NodeKey")?;
-        let disco = parse_private(&file.disco_key, "DiscoKey")?;
-        Ok(Self::from_keys(
-            MachinePrivateKey::from_bytes(*machine),
-            StaticSecret::from(*node),
-            StaticSecret::from(*disco),
-        ))
+        Ok(Self {
+            machine_key: parse_private(&file.machine_key, "MachineKey")?,
+            node_key: parse_private(&file.node_key, "NodeKey")?,
+            disco_key: parse_private(&file.disco_key, "DiscoKey")?,
+        })
     }
 
     fn write_file(&self, path: &Path) -> Result<(), StateError> {
         let file = StateFile {
             machine_key: self.machine_key.to_text().to_string(),
-            node_key: private_text(&self.node_key).to_string(),
-            disco_key: private_text(&self.disco_key).to_string(),
+            node_key: self.node_key.to_text().to_string(),
+            disco_key: self.disco_key.to_text().to_string(),
         };
         let json = Zeroizing::new(serde_json::to_vec_pretty(&file)?);
         let tmp = temporary_path(path);
@@ -158,9 +139,9 @@ impl NodeIdentity {
 impl fmt::Debug for NodeIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeIdentity")
-            .field("machine", &self.machine_public)
-            .field("node", &self.node_public)
-            .field("disco", &self.disco_public)
+            .field("machine", &self.machine_public())
+            .field("node", &self.node_public())
+            .field("disco", &self.disco_public())
             .finish_non_exhaustive()
     }
 }
@@ -185,15 +166,11 @@ impl Drop for StateFile {
 }
 
 /// Parses `privkey:<64 hex>` (the same text form for all three keys).
-fn parse_private(text: &str, field: &'static str) -> Result<Zeroizing<[u8; 32]>, StateError> {
-    MachinePrivateKey::parse_text(text.trim())
-        .map(|key| key.to_bytes())
-        .map_err(|source| StateError::Key { field, source })
-}
-
-/// `privkey:<64 hex>` of an X25519 secret.
-fn private_text(secret: &StaticSecret) -> Zeroizing<String> {
-    MachinePrivateKey::from_bytes(secret.to_bytes()).to_text()
+fn parse_private<K: std::str::FromStr<Err = KeyParseError>>(
+    text: &str,
+    field: &'static str,
+) -> Result<K, StateError> {
+    text.trim().parse().map_err(|source| StateError::Key { field, source })
 }
 
 /// `<file>.tmp` next to `path`, so the final rename stays on one file system.

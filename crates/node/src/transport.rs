@@ -91,7 +91,7 @@ pub(crate) async fn open_noise(
 ) -> Result<(ControlStream, Option<EarlyNoise>, Arc<ConnectionCounters>), NodeError> {
     const STEP: &str = "POST /ts2021";
     let http1 = |source| NodeError::Http1 { step: STEP, source };
-    let noise_server_key = keygate_noise::MachinePublicKey::from_bytes(*server_key.as_bytes());
+    let noise_server_key = *server_key;
     let (initiator, initiation) =
         Initiator::new(identity.machine_key(), &noise_server_key, CAPABILITY_VERSION, &mut OsRng)?;
 

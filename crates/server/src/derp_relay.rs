@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use keygate_derp::{Admission, DerpServer, PublicKey};
-use keygate_domain::NodeKey;
 use keygate_service::{NodeEntry, Tailnet, TailnetChange};
 
 /// Admits nodes by asking the live tailnet state (memory only: `may_send` runs per packet).
@@ -12,7 +11,7 @@ pub struct TailnetAdmission(pub Tailnet);
 
 impl TailnetAdmission {
     fn usable(&self, key: &PublicKey) -> Option<Arc<NodeEntry>> {
-        let entry = self.0.node_by_node_key(&NodeKey::from_bytes(*key))?;
+        let entry = self.0.node_by_node_key(key)?;
         let now = self.0.service().now();
         (entry.node.authorized && !entry.node.is_key_expired(now)).then_some(entry)
     }
@@ -25,9 +24,7 @@ impl Admission for TailnetAdmission {
 
     fn may_send(&self, from: &PublicKey, to: &PublicKey) -> bool {
         // Only towards a peer the ACL policy lets it see (memory only, cached per node).
-        self.usable(from).is_some()
-            && self.usable(to).is_some()
-            && self.0.may_talk(&NodeKey::from_bytes(*from), &NodeKey::from_bytes(*to))
+        self.usable(from).is_some() && self.usable(to).is_some() && self.0.may_talk(from, to)
     }
 }
 
@@ -53,6 +50,6 @@ pub async fn close_departed_clients(tailnet: Tailnet, derp: DerpServer) {
             }
             _ => continue,
         };
-        derp.close_client(entry.node.node_key.as_bytes());
+        derp.close_client(&entry.node.node_key);
     }
 }

@@ -1,58 +1,43 @@
 //! The pepper generated into the data directory when the config sets none.
 //!
-//! Every stored key and token hash depends on the pepper, so it is created exactly once (with
-//! `create_new`, so two servers starting together cannot both write one) and only ever read
-//! afterwards. Mode 0600: anyone who can read it and the database can test guesses offline.
+//! Every stored key and token hash depends on the pepper, so it is created exactly once (two
+//! servers starting together cannot both write one) and only ever read afterwards, by
+//! `keygate-key`'s secret file loader. Mode 0600, and a file readable by other users is
+//! refused: anyone who can read it and the database can test guesses offline.
+//!
+//! File format: 64 hex digits (32 bytes); surrounding whitespace is ignored.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use keygate_domain::Pepper;
+use keygate_key::file::SecretFile;
 use rand::rngs::OsRng;
 use rand::RngCore;
+use zeroize::Zeroizing;
+
+/// The pepper file, as its errors name it.
+const PEPPER: SecretFile = SecretFile {
+    what: "pepper",
+    expected: "64 hexadecimal characters",
+    remedy: "restore it from a backup; every key and token depends on it (only on a server that never issued any, delete it)",
+    // 64 hex digits and room for whitespace an editor may have added.
+    max_len: 256,
+};
 
 /// Reads the pepper at `path`, creating it with fresh random bytes when it does not exist.
 pub fn load_or_create(path: &Path) -> anyhow::Result<Pepper> {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let created = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
-    match created {
-        Ok(mut file) => {
-            let mut text = zeroize::Zeroizing::new(hex::encode(bytes));
-            text.push('\n');
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing the new pepper to {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new pepper");
-            Ok(Pepper::from_bytes(bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
-        Err(e) => Err(e).with_context(|| format!("creating the pepper file {}", path.display())),
-    }
+    let loaded = PEPPER.load_or_create(path, parse, || {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(bytes.as_mut());
+        let mut text = Zeroizing::new(hex::encode(*bytes));
+        text.push('\n');
+        (Pepper::from_bytes(*bytes), text)
+    })?;
+    Ok(loaded.value)
 }
 
-fn read(path: &Path) -> anyhow::Result<Pepper> {
-    let meta = fs::metadata(path)
-        .with_context(|| format!("reading the pepper file {}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"),
-            "the pepper file can be read by other users: run chmod 600 on it");
-    }
-    let text = zeroize::Zeroizing::new(
-        fs::read_to_string(path)
-            .with_context(|| format!("reading the pepper file {}", path.display()))?,
-    );
-    let Some(bytes) = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
-    else {
-        bail!(
-            "the pepper file {} is damaged: expected 64 hexadecimal characters. Restore it from a backup; \
-             every key and token depends on it (only on a server that never issued any, delete it)",
-            path.display()
-        );
-    };
-    Ok(Pepper::from_bytes(bytes))
+fn parse(text: &str) -> Option<Pepper> {
+    let bytes = Zeroizing::new(hex::decode(text.trim()).ok()?);
+    let bytes: [u8; 32] = bytes.as_slice().try_into().ok()?;
+    Some(Pepper::from_bytes(bytes))
 }

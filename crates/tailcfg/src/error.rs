@@ -1,30 +1,5 @@
 //! The crate's error types: one per thing a caller can get wrong.
 
-/// Why a key's text form (`<prefix><64 hex>`) was rejected.
-///
-/// Like Go's `types/key` parser, the messages never echo the input: the same
-/// code path may see a private key or part of one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyParseError {
-    /// The text does not start with the type prefix (`nodekey:`, `mkey:`, …).
-    #[error("key does not have the expected type prefix {expected:?}")]
-    WrongPrefix {
-        /// The prefix this key type requires.
-        expected: &'static str,
-    },
-    /// The part after the prefix is not exactly 64 characters long.
-    #[error("key hex has the wrong length: got {got} characters, want {expected}")]
-    WrongLength {
-        /// Characters required after the prefix (64).
-        expected: usize,
-        /// Characters found after the prefix.
-        got: usize,
-    },
-    /// A character after the prefix is not a hex digit.
-    #[error("invalid hex character in key")]
-    InvalidHex,
-}
-
 /// Why a map-stream frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

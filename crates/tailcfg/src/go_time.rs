@@ -44,6 +44,15 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
 }
 
 /// Reads an optional timestamp string: `null` and `""` are `None`.
+/// Serializes `t` as Go's RFC 3339 text (the part both helpers below share).
+fn serialize_time<S: serde::Serializer>(
+    t: OffsetDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let text = format(t).map_err(serde::ser::Error::custom)?;
+    serializer.serialize_str(&text)
+}
+
 fn deserialize_text<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<OffsetDateTime>, D::Error> {
@@ -69,10 +78,7 @@ pub mod zero_is_none {
     ) -> Result<S::Ok, S::Error> {
         match value {
             None => serializer.serialize_str(super::GO_ZERO_TIME_TEXT),
-            Some(t) => {
-                let text = super::format(*t).map_err(serde::ser::Error::custom)?;
-                serializer.serialize_str(&text)
-            }
+            Some(t) => super::serialize_time(*t, serializer),
         }
     }
 
@@ -100,10 +106,7 @@ pub mod nullable {
     ) -> Result<S::Ok, S::Error> {
         match value {
             None => serializer.serialize_none(),
-            Some(t) => {
-                let text = super::format(*t).map_err(serde::ser::Error::custom)?;
-                serializer.serialize_str(&text)
-            }
+            Some(t) => super::serialize_time(*t, serializer),
         }
     }
 

@@ -87,14 +87,16 @@ pub use case_insensitive::{canonicalize_keys, from_slice_case_insensitive};
 pub use derp_map::{DERPHomeParams, DERPMap, DERPNode, DERPRegion};
 pub use dns::{DNSConfig, DNSRecord, DNSResolver};
 pub use early_noise::EarlyNoise;
-pub use error::{FrameError, KeyParseError};
+pub use error::FrameError;
 pub use filter::{allow_all, CapGrant, FilterRule, NetPortRange, PortRange};
 pub use framing::{encode_frame, encode_map_response, keep_alive_frame, FrameDecoder};
 pub use hostinfo::{Hostinfo, Service};
 pub use ids::{
     CapabilityVersion, DERPRegionID, LoginID, NodeID, StableNodeID, UserID, MAX_SAFE_ID,
 };
-pub use key::{ChallengePublicKey, DiscoPublicKey, MachinePublicKey, NLPublicKey, NodePublicKey};
+pub use key::{
+    ChallengePublicKey, DiscoPublicKey, KeyParseError, MachinePublicKey, NLPublicKey, NodePublicKey,
+};
 pub use key_response::OverTLSPublicKeyResponse;
 pub use map_request::{EndpointType, MapRequest, COMPRESS_ZSTD};
 pub use map_response::{DebugSettings, MapResponse, PeerChange};

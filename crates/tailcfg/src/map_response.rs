@@ -246,7 +246,7 @@ mod tests {
     use serde_json::json;
     use time::macros::datetime;
 
-    /// The first message of a poll, shaped like protocol.md §5.4.
+    /// The first message of a poll, shaped as docs/protocol.md (section "Map") describes it.
     fn first_map_response() -> MapResponse {
         let addresses =
             host_addresses("100.64.0.1".parse().unwrap(), "fd7a:115c:a1e0::1".parse().unwrap());
@@ -290,10 +290,9 @@ mod tests {
 
     #[test]
     fn first_map_response_matches_golden() {
-        // Differences from the literal body in protocol.md §5.4, all of them
-        // what Go's own encoder does and what every client defaults:
-        // "KeepAlive":false, "KeyExpiry":<zero time> and "Endpoints":[] are
-        // omitted.
+        // The first map of docs/protocol.md ("Map"), encoded as Go's own encoder
+        // does and every client defaults: "KeepAlive":false, "KeyExpiry":<zero
+        // time> and "Endpoints":[] are omitted.
         let golden: serde_json::Value =
             serde_json::from_str(include_str!("../tests/golden/first_map_response.json")).unwrap();
         let actual = serde_json::to_value(first_map_response()).unwrap();

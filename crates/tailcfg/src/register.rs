@@ -5,7 +5,7 @@
 //! confirm an existing login on restart (`Auth` absent), to rotate its node
 //! key (`OldNodeKey` set) or to log out (`Expiry` in the past). The server
 //! answers with a [`RegisterResponse`]; authentication failures travel as
-//! HTTP 200 with [`RegisterResponse::error`] set (protocol.md §5.1).
+//! HTTP 200 with [`RegisterResponse::error`] set (docs/protocol.md, section "Registration").
 //!
 //! Input: read bodies with [`crate::from_slice_case_insensitive`]. Every field
 //! is optional with a zero default: tailscale-rs sends no `OldNodeKey`,

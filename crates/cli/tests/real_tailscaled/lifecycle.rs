@@ -47,9 +47,19 @@ fn with_approval_on_a_node_waits_until_nodes_approve_lets_it_in_without_enrollin
     assert_eq!(waiting["authorized"], false, "{waiting}");
     let listed = ok(&server.cli(&["nodes", "list"]), "nodes list");
     assert!(listed.contains("pending approval"), "{listed}");
-    std::thread::sleep(Duration::from_secs(1));
+    // A pre-approved witness enrols after it: once the first node sees the witness, the
+    // server's fan-out is past the waiting node's registration (events go out in order, each
+    // to every stream at once), so anything it sent about the waiting node has arrived.
+    let (_, witness_key) = server.create_key(&["--preauthorized"]);
+    let witness = Tailscaled::start("witness", &server);
+    let up_witness = witness.up_in_background(&witness_key, "witness");
+    witness.wait_registered();
+    wait_for(REGISTER_DEADLINE, "the witness among the first node's peers", || {
+        sees(&first, "witness")
+    });
     assert!(sees(&first, "waiting").is_none(), "peers never see an unapproved node");
     assert!(second.peers().is_empty(), "an unapproved node sees no one");
+    kill_child(up_witness);
 
     // Approval reaches the waiting client through its open map stream.
     let approved = ok(&server.cli(&["nodes", "approve", &node_id(&waiting)]), "nodes approve");
@@ -168,16 +178,20 @@ fn nodes_delete_logs_the_running_client_out_and_its_peers_forget_it() {
         sees(&other, "doomed").is_none().then_some(())
     });
     assert!(server.nodes().iter().all(|n| n["hostname"] != "doomed"));
-    // It stays logged out rather than coming back on its own.
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(doomed.backend_state(), "NeedsLogin");
     let again = server.cli(&["nodes", "delete", &id]);
     assert!(!again.status.success(), "a deleted node is gone");
+    // It stays logged out rather than coming back on its own: still logged out after the
+    // server has answered another request, and it comes back only with a key, as a new node.
+    assert_eq!(doomed.backend_state(), "NeedsLogin");
 
     // With a key, it enrols again: a new node.
     let up3 = doomed.up_in_background(&key, "doomed");
     doomed.wait_registered();
     kill_child(up3);
+    let nodes = server.nodes();
+    let back: Vec<&Value> = nodes.iter().filter(|n| n["hostname"] == "doomed").collect();
+    assert_eq!(back.len(), 1, "{nodes:#?}");
+    assert_ne!(node_id(back[0]), id, "enrolled again as a new node");
     let back = node_named(&server.nodes(), "doomed").clone();
     assert_ne!(node_id(&back), id);
 }
@@ -228,8 +242,16 @@ fn the_nodes_of_a_revoked_or_expired_key_keep_working() {
     kill_child(up_other);
 
     ok(&server.cli(&["keys", "revoke", &key_id]), "keys revoke");
-    // The node keeps its map stream…
-    std::thread::sleep(Duration::from_secs(2));
+    // The node keeps its map stream: a node that enrols after the revocation reaches it
+    // through that stream.
+    let (_, later_key) = server.create_key(&[]);
+    let later = Tailscaled::start("later", &server);
+    let up_later = later.up_in_background(&later_key, "later");
+    later.wait_registered();
+    kill_child(up_later);
+    wait_for(REGISTER_DEADLINE, "the later node among the survivor's peers", || {
+        sees(&client, "later")
+    });
     assert_eq!(node_named(&server.nodes(), "survivor")["online"], true);
     assert!(sees(&client, "one-off").is_some());
     // …and comes back after a restart, as does one whose key expired meanwhile.

@@ -125,7 +125,7 @@ impl TestServer {
         let (status, _, body) = self.http1(request).await;
         assert_eq!(status, StatusCode::OK);
         let parsed: OverTLSPublicKeyResponse = serde_json::from_slice(&body).unwrap();
-        MachinePublicKey::from_bytes(*parsed.public_key.as_bytes())
+        parsed.public_key
     }
 
     /// A node with fresh keys, connected over Noise.

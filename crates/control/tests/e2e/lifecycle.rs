@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use keygate_control::TAGGED_DEVICES_ID;
-use keygate_domain::{MachineKey, NodeId, Timestamp};
+use keygate_domain::{NodeId, Timestamp};
 use keygate_service::{Actor, NewKeyRequest};
 use keygate_tailcfg::MapResponse;
 
@@ -12,7 +12,7 @@ use crate::helpers::*;
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn id_of(server: &TestServer, node: &TestNode) -> NodeId {
-    let machine = MachineKey(*node.machine.public_key().as_bytes());
+    let machine = node.machine.public_key();
     server.tailnet.node_by_machine_key(&machine).expect("the node is enrolled").node.id
 }
 

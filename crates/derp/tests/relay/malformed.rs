@@ -189,7 +189,7 @@ async fn client_info_sealed_with_another_key_is_refused() {
         &mut OsRng,
     );
     let (mut client_end, session) = start_session(&server);
-    let mut payload = claimed.public_key().to_vec();
+    let mut payload = claimed.public_key().0.to_vec();
     payload.extend_from_slice(&sealed);
     client_end.write_all(&frame(0x02, &payload)).await.unwrap();
     let err = outcome(session).await.unwrap_err();
@@ -212,7 +212,7 @@ async fn client_info_that_is_not_json_is_refused() {
     let key = new_key();
     let sealed = keygate_derp::naclbox::seal(&key, &server.public_key(), b"not json", &mut OsRng);
     let (mut client_end, session) = start_session(&server);
-    let mut payload = key.public_key().to_vec();
+    let mut payload = key.public_key().0.to_vec();
     payload.extend_from_slice(&sealed);
     client_end.write_all(&frame(0x02, &payload)).await.unwrap();
     let err = outcome(session).await.unwrap_err();

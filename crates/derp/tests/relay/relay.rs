@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use keygate_derp::client::{ConnectOptions, DerpClient, Received};
 use keygate_derp::frame::MAX_PACKET_SIZE;
-use keygate_derp::{AdmitAll, DerpConfig};
+use keygate_derp::{AdmitAll, DerpConfig, PublicKey};
 
 use crate::support::{
     assert_quiet, connect, eventually, new_key, next_message, start_router, start_standalone,
@@ -70,7 +70,7 @@ async fn standalone_listener_honours_fast_start() {
 async fn client_refuses_to_send_an_oversize_packet() {
     let relay = start_router(Arc::new(AdmitAll), DerpConfig::default()).await;
     let mut alice = connect(&relay, &new_key()).await;
-    let err = alice.send(&[1; 32], &vec![0; MAX_PACKET_SIZE + 1]).await.unwrap_err();
+    let err = alice.send(&PublicKey([1; 32]), &vec![0; MAX_PACKET_SIZE + 1]).await.unwrap_err();
     assert!(err.to_string().contains("larger than the DERP maximum"), "{err}");
 }
 

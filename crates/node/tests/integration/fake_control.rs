@@ -138,7 +138,7 @@ impl FakeControl {
 
     /// The server key as the client types it.
     pub fn public_key(&self) -> MachinePublicKey {
-        MachinePublicKey::from_bytes(*self.key.public_key().as_bytes())
+        self.key.public_key()
     }
 }
 
@@ -166,7 +166,7 @@ impl Server {
                 let key = if self.behaviour.zero_key {
                     keygate_tailcfg::MachinePublicKey::ZERO
                 } else {
-                    keygate_tailcfg::MachinePublicKey::from_bytes(*self.key.public_key().as_bytes())
+                    self.key.public_key()
                 };
                 let body = serde_json::to_vec(&OverTLSPublicKeyResponse::noise_only(key)).unwrap();
                 full(StatusCode::OK, body)
@@ -221,7 +221,7 @@ impl Server {
             return;
         }
         self.seen.noise_connections.fetch_add(1, Ordering::SeqCst);
-        let peer = MachinePublicKey::from_bytes(*accepted.session.peer.as_bytes());
+        let peer = accepted.session.peer;
         let mut stream = NoiseStream::new(io, accepted.keys);
         if self.behaviour.early_payload {
             let challenge = ChallengePrivateKey::generate(&mut OsRng).public_key();
