@@ -17,6 +17,7 @@ use keygate_control::{ControlConfig, ControlState};
 use keygate_derp::DerpServer;
 use keygate_domain::Pepper;
 use keygate_service::{Service, SystemClock, Tailnet, TailnetConfig};
+use keygate_store::DatabaseHold;
 use keygate_tailcfg::DERPMap;
 use serde::Serialize;
 use tokio::net::{TcpListener, UnixListener};
@@ -45,6 +46,8 @@ pub struct Application {
     local_addr: SocketAddr,
     admin: UnixListener,
     admin_file: SocketFile,
+    /// This process's exclusive hold on the database, kept until it exits.
+    hold: DatabaseHold,
 }
 
 impl Application {
@@ -69,6 +72,10 @@ impl Application {
             }
         };
 
+        // Before the store opens (and migrates): a refused server changes nothing.
+        let hold = keygate_store::DatabaseHold::take(&config.database_url())
+            .await
+            .with_context(|| format!("taking the database ({})", config.database_display()))?;
         let store = keygate_store::connect(&config.database_url())
             .await
             .with_context(|| format!("opening the database ({})", config.database_display()))?;
@@ -123,6 +130,7 @@ impl Application {
             local_addr,
             admin,
             admin_file,
+            hold,
         })
     }
 
@@ -202,6 +210,7 @@ impl Application {
             admin,
             admin_file,
             local_addr,
+            mut hold,
             ..
         } = self;
         if let Some(derp) = &derp {
@@ -228,6 +237,14 @@ impl Application {
 
         let early_exit = tokio::select! {
             () = shutdown => None,
+            reason = hold.lost() => {
+                // Another server serves the database now: stop at once, serving nothing more.
+                let _ = stop_tx.send(true);
+                public.abort();
+                private.abort();
+                drop(admin_file);
+                bail!("stopped: {reason}");
+            }
             r = &mut public => Some(("HTTP listener", r)),
             r = &mut private => Some(("admin socket", r)),
         };

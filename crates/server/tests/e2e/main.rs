@@ -1,2 +1,3 @@
+mod database_hold;
 mod helpers;
 mod startup;
