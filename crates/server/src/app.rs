@@ -4,7 +4,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +20,10 @@ use keygate_service::{Service, SystemClock, Tailnet, TailnetConfig};
 use keygate_store::DatabaseHold;
 use keygate_tailcfg::DERPMap;
 use serde::Serialize;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin_socket::{self, SocketFile};
+use crate::admin_socket::{self, AdminListener, SocketFile};
 use crate::config::{url_for, Config, PEPPER_FILE};
 use crate::derp_relay;
 use crate::pepper_file;
@@ -44,7 +44,7 @@ pub struct Application {
     setup_link: Option<String>,
     tcp: TcpListener,
     local_addr: SocketAddr,
-    admin: UnixListener,
+    admin: AdminListener,
     admin_file: SocketFile,
     /// This process's exclusive hold on the database, kept until it exits.
     hold: DatabaseHold,
@@ -358,6 +358,22 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             let mode = meta.permissions().mode() & 0o777;
+            // The directory holds the pepper, the keys and the admin socket: another user who
+            // may write to it could swap any of them.
+            let uid = admin_socket::current_uid()?;
+            if meta.uid() != uid {
+                bail!(
+                    "the data directory {} belongs to user id {}, not to the user running keygate (id {uid}): chown it, or use another --data-dir",
+                    dir.display(),
+                    meta.uid()
+                );
+            }
+            if mode & 0o022 != 0 {
+                bail!(
+                    "the data directory {} is writable by other users (mode {mode:o}): chmod 700 it",
+                    dir.display()
+                );
+            }
             if mode & 0o077 != 0 {
                 tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
                     "the data directory is open to other users: chmod 700 it");
