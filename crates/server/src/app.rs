@@ -76,7 +76,7 @@ impl Application {
         let hold = keygate_store::DatabaseHold::take(&config.database_url())
             .await
             .with_context(|| format!("taking the database ({})", config.database_display()))?;
-        let store = keygate_store::connect(&config.database_url())
+        let store = keygate_store::connect_with(&config.database_url(), config.sqlite_synchronous)
             .await
             .with_context(|| format!("opening the database ({})", config.database_display()))?;
         tracing::info!(backend = store.backend_name(), database = %config.database_display(), "database ready");

@@ -215,3 +215,14 @@ fn config_example_documents_every_key_and_matches_the_defaults() {
         assert!(documented, "config.example.toml does not document `{name}`");
     }
 }
+
+#[test]
+fn sqlite_durability_is_full_unless_set_to_normal() {
+    assert_eq!(load(None, &[]).unwrap().sqlite_synchronous, keygate_store::SqliteSync::Full);
+    let c = load(Some("sqlite_synchronous = \"normal\"\n"), &[]).unwrap();
+    assert_eq!(c.sqlite_synchronous, keygate_store::SqliteSync::Normal);
+    let c = load(None, &[("KEYGATE_SQLITE_SYNCHRONOUS", "normal")]).unwrap();
+    assert_eq!(c.sqlite_synchronous, keygate_store::SqliteSync::Normal);
+    let err = load(None, &[("KEYGATE_SQLITE_SYNCHRONOUS", "off")]).unwrap_err().to_string();
+    assert!(err.contains("KEYGATE_SQLITE_SYNCHRONOUS") && err.contains("full"), "{err}");
+}
