@@ -56,6 +56,7 @@ impl Application {
     /// socket. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        raise_open_file_limit();
         config.data_dir = prepare_data_dir(&config.data_dir)?;
 
         // The socket first: if another server is live on this data directory, say that,
@@ -354,6 +355,21 @@ async fn health() -> Json<Health> {
 }
 
 /// Creates the data directory with mode 0700 if missing, and returns its absolute path.
+/// Raises the soft limit on open files to the hard limit. Every node holds a control
+/// connection and usually a DERP connection; at the common soft limit of 1,024, about 500
+/// nodes (or 1,000 idle sockets) would make `accept` fail for everyone. The hard limit is the
+/// operator's to set (`LimitNOFILE=` in a systemd unit, `ulimit -Hn`).
+fn raise_open_file_limit() {
+    let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).unwrap_or(0);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) if now > before => {
+            tracing::info!(from = before, to = now, "raised the open-file limit")
+        }
+        Ok(now) => tracing::info!(limit = now, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, limit = before, "could not raise the open-file limit"),
+    }
+}
+
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
