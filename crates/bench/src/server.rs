@@ -36,6 +36,10 @@ pub struct ServerArgs {
     /// fresh data directory]. Use an empty database: the server loads every node in it.
     #[arg(long, value_name = "URL", env = "KEYGATE_BENCH_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
+    /// `sqlite_synchronous` of the started server: `full` (its default: every commit on disk)
+    /// or `normal`, to measure what durability costs.
+    #[arg(long, value_name = "MODE")]
+    pub sqlite_synchronous: Option<String>,
     /// Measure a running server instead of starting one (its CPU and memory are then not
     /// reported). Needs --token, or --socket on the server's machine, to create keys.
     #[arg(long, value_name = "URL")]
@@ -117,6 +121,9 @@ impl Server {
         if let Some(url) = &args.database {
             // Through the environment, not argv: the URL may hold a password.
             command.env("KEYGATE_DATABASE", url);
+        }
+        if let Some(mode) = &args.sqlite_synchronous {
+            command.env("KEYGATE_SQLITE_SYNCHRONOUS", mode);
         }
         for (name, value) in extra_env {
             command.env(name, value);

@@ -133,7 +133,7 @@ impl Registry {
         let mut watchers = lock(&self.watchers);
         let entry = watchers.entry(src).or_default();
         entry.insert(dst.id, Arc::downgrade(dst));
-        if entry.len() % WATCHER_PRUNE_EVERY == 0 {
+        if entry.len().is_multiple_of(WATCHER_PRUNE_EVERY) {
             entry.retain(|_, w| w.strong_count() > 0);
         }
     }

@@ -4,7 +4,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +17,13 @@ use keygate_control::{ControlConfig, ControlState};
 use keygate_derp::DerpServer;
 use keygate_domain::Pepper;
 use keygate_service::{Service, SystemClock, Tailnet, TailnetConfig};
+use keygate_store::DatabaseHold;
 use keygate_tailcfg::DERPMap;
 use serde::Serialize;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin_socket::{self, SocketFile};
+use crate::admin_socket::{self, AdminListener, SocketFile};
 use crate::config::{url_for, Config, PEPPER_FILE};
 use crate::derp_relay;
 use crate::pepper_file;
@@ -43,8 +44,10 @@ pub struct Application {
     setup_link: Option<String>,
     tcp: TcpListener,
     local_addr: SocketAddr,
-    admin: UnixListener,
+    admin: AdminListener,
     admin_file: SocketFile,
+    /// This process's exclusive hold on the database, kept until it exits.
+    hold: DatabaseHold,
 }
 
 impl Application {
@@ -53,6 +56,7 @@ impl Application {
     /// socket. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        raise_open_file_limit();
         config.data_dir = prepare_data_dir(&config.data_dir)?;
 
         // The socket first: if another server is live on this data directory, say that,
@@ -69,7 +73,11 @@ impl Application {
             }
         };
 
-        let store = keygate_store::connect(&config.database_url())
+        // Before the store opens (and migrates): a refused server changes nothing.
+        let hold = keygate_store::DatabaseHold::take(&config.database_url())
+            .await
+            .with_context(|| format!("taking the database ({})", config.database_display()))?;
+        let store = keygate_store::connect_with(&config.database_url(), config.sqlite_synchronous)
             .await
             .with_context(|| format!("opening the database ({})", config.database_display()))?;
         tracing::info!(backend = store.backend_name(), database = %config.database_display(), "database ready");
@@ -123,6 +131,7 @@ impl Application {
             local_addr,
             admin,
             admin_file,
+            hold,
         })
     }
 
@@ -202,6 +211,7 @@ impl Application {
             admin,
             admin_file,
             local_addr,
+            mut hold,
             ..
         } = self;
         if let Some(derp) = &derp {
@@ -228,6 +238,14 @@ impl Application {
 
         let early_exit = tokio::select! {
             () = shutdown => None,
+            reason = hold.lost() => {
+                // Another server serves the database now: stop at once, serving nothing more.
+                let _ = stop_tx.send(true);
+                public.abort();
+                private.abort();
+                drop(admin_file);
+                bail!("stopped: {reason}");
+            }
             r = &mut public => Some(("HTTP listener", r)),
             r = &mut private => Some(("admin socket", r)),
         };
@@ -337,10 +355,41 @@ async fn health() -> Json<Health> {
 }
 
 /// Creates the data directory with mode 0700 if missing, and returns its absolute path.
+/// Raises the soft limit on open files to the hard limit. Every node holds a control
+/// connection and usually a DERP connection; at the common soft limit of 1,024, about 500
+/// nodes (or 1,000 idle sockets) would make `accept` fail for everyone. The hard limit is the
+/// operator's to set (`LimitNOFILE=` in a systemd unit, `ulimit -Hn`).
+fn raise_open_file_limit() {
+    let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).unwrap_or(0);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) if now > before => {
+            tracing::info!(from = before, to = now, "raised the open-file limit")
+        }
+        Ok(now) => tracing::info!(limit = now, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, limit = before, "could not raise the open-file limit"),
+    }
+}
+
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             let mode = meta.permissions().mode() & 0o777;
+            // The directory holds the pepper, the keys and the admin socket: another user who
+            // may write to it could swap any of them.
+            let uid = admin_socket::current_uid()?;
+            if meta.uid() != uid {
+                bail!(
+                    "the data directory {} belongs to user id {}, not to the user running keygate (id {uid}): chown it, or use another --data-dir",
+                    dir.display(),
+                    meta.uid()
+                );
+            }
+            if mode & 0o022 != 0 {
+                bail!(
+                    "the data directory {} is writable by other users (mode {mode:o}): chmod 700 it",
+                    dir.display()
+                );
+            }
             if mode & 0o077 != 0 {
                 tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
                     "the data directory is open to other users: chmod 700 it");

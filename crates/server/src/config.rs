@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use keygate_domain::UserName;
 use keygate_service::ServiceConfig;
+use keygate_store::SqliteSync;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -53,6 +54,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL; `None`: SQLite at `<data_dir>/keygate.db`.
     pub database: Option<String>,
+    /// When a SQLite commit counts as done: `full` (on disk, the default) or `normal`.
+    pub sqlite_synchronous: SqliteSync,
     /// The public URL clients use; `None`: derived from `listen`.
     pub server_url: Option<String>,
     /// Log filter, in `tracing-subscriber`'s `EnvFilter` syntax (`info`, `keygate=debug,info`).
@@ -107,6 +110,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./keygate-data"),
             database: None,
+            sqlite_synchronous: SqliteSync::Full,
             server_url: None,
             log: "info".to_owned(),
             pepper: None,
@@ -387,6 +391,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database", &self.database.as_deref().map(mask_database_url))
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("server_url", &self.server_url)
             .field("log", &self.log)
             .field("pepper", &self.pepper)

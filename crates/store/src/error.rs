@@ -22,6 +22,16 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another server already holds the database (see [`crate::DatabaseHold`]).
+    #[error("{database} is already in use by {holder}: one keygate server serves one database; stop that server first")]
+    Held { database: String, holder: String },
+    /// The SQLite lock file could not be opened or written.
+    #[error("cannot use the database lock file {}", path.display())]
+    LockFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The unique constraints of the schema (`migrations/*`), as [`StoreError::Conflict`] names

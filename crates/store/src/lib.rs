@@ -30,6 +30,7 @@ mod console_sessions;
 mod console_setup_tokens;
 mod credentials;
 mod error;
+mod hold;
 mod nodes;
 mod oauth_clients;
 mod oauth_tokens;
@@ -46,17 +47,27 @@ pub use console_admins::{ConsoleAdmin, ConsoleAdminId, PasswordHash};
 pub use console_sessions::ConsoleSession;
 pub use console_setup_tokens::{SetupOutcome, SetupToken};
 pub use error::{StoreError, Unique};
+pub use hold::{lock_path, DatabaseHold, ADVISORY_KEY};
 pub use policies::{NewPolicyRevision, PolicyRevision};
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, SqliteSync};
 pub use store::{ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome, Store};
 
 /// Opens the store that `url` names, and brings its schema up to date:
 /// `sqlite://path`, `sqlite:path` or `sqlite::memory:` for SQLite (the file is created if
 /// missing), `postgres://…` or `postgresql://…` for PostgreSQL.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, SqliteSync::default()).await
+}
+
+/// [`connect`], with the durability of SQLite commits (PostgreSQL ignores it: its own
+/// `synchronous_commit` setting decides).
+pub async fn connect_with(
+    url: &str,
+    sqlite_sync: SqliteSync,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect_with(url, sqlite_sync).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {

@@ -11,7 +11,8 @@ use crate::backend::Backend;
 use crate::StoreError;
 
 /// The schema's migrations, embedded in the binary. sqlx holds an advisory lock while it
-/// migrates, so several servers starting against one database do not race.
+/// migrates; a server also holds the database for its whole life (`crate::DatabaseHold`), so
+/// one database is migrated and served by one server at a time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Pool size: plenty for one control server; PostgreSQL's default limit is 100 in total.

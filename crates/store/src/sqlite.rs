@@ -49,14 +49,38 @@ fn pool_options() -> SqlitePoolOptions {
     SqlitePoolOptions::new().test_before_acquire(false)
 }
 
+/// When a committed transaction is on disk: SQLite's `synchronous` setting in WAL mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Every commit is flushed to disk (`fsync` of the WAL) before it is acknowledged: an
+    /// enrolment a node was told about survives a power loss. The default.
+    #[default]
+    Full,
+    /// Commits are flushed at WAL checkpoints only: faster, and the database stays consistent
+    /// after a power loss, but the last transactions before it may be gone (an acknowledged
+    /// enrolment included). A process crash loses nothing either way.
+    Normal,
+}
+
 impl SqliteStore {
     /// Opens (creating it if missing) the database at `url` (`sqlite://path`, `sqlite:path`
-    /// or `sqlite::memory:`) and brings its schema up to date.
+    /// or `sqlite::memory:`) and brings its schema up to date; commits are durable
+    /// ([`SqliteSync::Full`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, SqliteSync::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with the given durability of commits.
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Self, StoreError> {
+        let synchronous = match sync {
+            SqliteSync::Full => SqliteSynchronous::Full,
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .foreign_keys(true)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT);
         // Keeping the writer connection open for good keeps an in-memory database alive, and
         // spares a file database re-opening it (and re-preparing statements) after idling.
@@ -121,5 +145,31 @@ impl Backend for SqliteStore {
 
     async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error> {
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` of the writer connection: 2 is FULL, 1 is NORMAL.
+    async fn writer_synchronous(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn commits_are_durable_unless_told_otherwise() {
+        let dir = std::env::temp_dir().join(format!("keygate-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("k.db").display());
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert_eq!(writer_synchronous(&store).await, 2, "FULL by default");
+        store.close().await;
+
+        let store = SqliteStore::connect_with(&url, SqliteSync::Normal).await.unwrap();
+        assert_eq!(writer_synchronous(&store).await, 1, "NORMAL when asked");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

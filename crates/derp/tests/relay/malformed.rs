@@ -245,7 +245,7 @@ impl XorShift {
     fn garbage(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         for _ in 0..(self.next() % 8) {
-            if self.next() % 3 == 0 {
+            if self.next().is_multiple_of(3) {
                 let len = (self.next() % 80) as usize;
                 out.push(
                     [0x02, 0x04, 0x07, 0x12, 0x13, 0x0a, 0x10, 0x99][(self.next() % 8) as usize],

@@ -246,6 +246,7 @@ fn other_than_default(key: &str) -> Option<&'static str> {
         "ephemeral_inactivity_timeout" => "\"10m\"",
         "recently_invalid_days" => "7",
         "enabled" => "false",
+        "sqlite_synchronous" => "\"normal\"",
         _ => return None,
     })
 }
@@ -318,4 +319,15 @@ fn every_key_of_config_example_can_be_set_from_the_environment() {
         load(None, &vars).unwrap() == load(Some(&all_file), &[]).unwrap(),
         "every key at once from the environment equals the same keys from a file"
     );
+}
+
+#[test]
+fn sqlite_durability_is_full_unless_set_to_normal() {
+    assert_eq!(load(None, &[]).unwrap().sqlite_synchronous, keygate_store::SqliteSync::Full);
+    let c = load(Some("sqlite_synchronous = \"normal\"\n"), &[]).unwrap();
+    assert_eq!(c.sqlite_synchronous, keygate_store::SqliteSync::Normal);
+    let c = load(None, &[("KEYGATE_SQLITE_SYNCHRONOUS", "normal")]).unwrap();
+    assert_eq!(c.sqlite_synchronous, keygate_store::SqliteSync::Normal);
+    let err = load(None, &[("KEYGATE_SQLITE_SYNCHRONOUS", "off")]).unwrap_err().to_string();
+    assert!(err.contains("KEYGATE_SQLITE_SYNCHRONOUS") && err.contains("full"), "{err}");
 }

@@ -1,2 +1,4 @@
+mod admin_socket;
+mod database_hold;
 mod helpers;
 mod startup;

@@ -143,3 +143,15 @@ async fn an_invalid_config_is_refused_before_anything_is_created() {
     assert!(err.to_string().starts_with("invalid keys.recently_invalid_days"), "{err:#}");
     assert!(!dir.path().join("data").exists());
 }
+
+#[tokio::test]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    let low = hard.min(1024);
+    rlimit::Resource::NOFILE.set(low, hard).unwrap();
+    let dir = TestDir::new("nofile");
+    let _app = Application::build(config_in(&dir)).await.unwrap();
+    let (soft, hard_after) = rlimit::Resource::NOFILE.get().unwrap();
+    assert_eq!(hard_after, hard, "the hard limit is the operator's");
+    assert_eq!(soft, hard, "the soft limit was raised from {low}");
+}

@@ -9,6 +9,7 @@ mod auth_keys;
 mod connect;
 mod console_admins;
 mod consume;
+mod hold;
 mod node_lifecycle;
 mod nodes;
 mod oauth;
