@@ -17,6 +17,7 @@ mod lifecycle;
 mod node_admin;
 mod nodes;
 mod oauth;
+mod password_hashing;
 mod policy;
 mod random;
 mod service;
@@ -41,6 +42,7 @@ pub use oauth::{
     AccessTokenError, AccessTokenRequest, CreatedOAuthClient, IssuedAccessToken, NewOAuthClient,
     OAuthGrant,
 };
+pub use password_hashing::{HashSlot, PasswordHashing, PASSWORD_HASH_RETRY_AFTER};
 pub use policy::{CurrentPolicy, SetPolicyError, MAX_POLICY_BYTES};
 pub use service::{Actor, Service, ServiceConfig};
 pub use tailnet::{
