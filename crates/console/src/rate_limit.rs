@@ -74,7 +74,7 @@ impl Entry {
 }
 
 /// How long a client refused for having too many attempts in flight is told to wait.
-const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+pub(crate) const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 
 /// The failed sign-in counts.
 #[derive(Debug)]

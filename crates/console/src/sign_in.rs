@@ -15,6 +15,7 @@ use crate::csrf::{check_origin, render_with_pre_session, PublicForm};
 use crate::error::{is_safe_next, with_retry_after, ConsoleError};
 use crate::forms::NoFields;
 use crate::layout::Layout;
+use crate::rate_limit::IN_FLIGHT_RETRY;
 use crate::session::{append_cookie, CookieKind};
 use crate::Console;
 
@@ -109,7 +110,11 @@ pub(crate) async fn submit(
     let attempt = match console.inner.limiter.reserve(Some(&form.name), client, Instant::now()) {
         Ok(attempt) => attempt,
         Err(remaining) => {
-            page.error = Some(locked_message(remaining));
+            page.error = Some(if remaining > IN_FLIGHT_RETRY {
+                locked_message(remaining)
+            } else {
+                "Too many sign-in attempts at once. Try again in a moment.".to_owned()
+            });
             let page = respond(&console, &headers, page, StatusCode::TOO_MANY_REQUESTS);
             return Ok(with_retry_after(page, remaining));
         }
@@ -184,7 +189,7 @@ fn next_or_home(next: &str) -> &str {
 }
 
 /// "Too many failed sign-ins…", with the time left rounded up to whole minutes.
-pub(crate) fn locked_message(remaining: std::time::Duration) -> String {
+fn locked_message(remaining: std::time::Duration) -> String {
     let minutes = remaining.as_secs().div_ceil(60).max(1);
     let unit = if minutes == 1 { "minute" } else { "minutes" };
     format!("Too many failed sign-ins: sign-in is locked. Try again in {minutes} {unit}.")
