@@ -9,7 +9,8 @@
 //! Scenarios: `enroll` (enrolment throughput and latency), `fleet` (N nodes holding map
 //! streams, then joins one by one: propagation time and bytes), `churn` (ephemeral nodes
 //! coming and going, their deletion after the inactivity timeout, and the database's state
-//! afterwards), `api` (key create/list/revoke throughput). Each prints a table, or one JSON
+//! afterwards), `api` (key create/list/revoke throughput), `flood` (floods of bogus setup
+//! posts and wrong sign-ins: the server's memory and `/health` latency meanwhile). Each prints a table, or one JSON
 //! object with `--json`; a progress line goes to stderr when it is a terminal.
 //!
 //! This crate stays independent of the server's code paths: it talks to the server only over
@@ -22,6 +23,7 @@ mod churn;
 mod enroll;
 mod fd_limit;
 mod fleet;
+mod flood;
 mod nodes;
 mod proc_stats;
 mod progress;
@@ -54,6 +56,8 @@ enum Scenario {
     Churn(churn::ChurnArgs),
     /// Auth-key create, list and revoke through the REST API.
     Api(api::ApiArgs),
+    /// Bogus setup posts and wrong sign-ins, all at once, while `/health` is polled.
+    Flood(flood::FloodArgs),
 }
 
 impl Scenario {
@@ -63,6 +67,7 @@ impl Scenario {
             Scenario::Fleet(a) => &a.server,
             Scenario::Churn(a) => &a.server,
             Scenario::Api(a) => &a.server,
+            Scenario::Flood(a) => &a.server,
         }
     }
 }
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<report::Report> {
             Scenario::Fleet(args) => fleet::run(args).await?,
             Scenario::Churn(args) => churn::run(args).await?,
             Scenario::Api(args) => api::run(args).await?,
+            Scenario::Flood(args) => flood::run(args).await?,
         };
         report.int("open_file_limit", files, "");
         anyhow::Ok(report)

@@ -111,6 +111,27 @@ fn api_keys_are_created_listed_and_revoked() {
 }
 
 #[test]
+fn a_flood_of_setup_posts_and_wrong_sign_ins_hashes_little_and_health_answers() {
+    let r = bench(&["flood", "--setup-posts", "30", "--sign-ins", "30"]);
+    assert_eq!(r["scenario"], "flood");
+    assert_eq!(r["admin_created"], true, "{r}");
+    // Every post was answered with one of the expected statuses (else `errors` counts it).
+    let setup: f64 =
+        ["setup_refused", "setup_limited", "setup_busy"].iter().map(|f| number(&r, f)).sum();
+    assert_eq!(setup, 30.0, "{r}");
+    let sign_in: f64 = ["sign_in_guesses_checked", "sign_in_limited", "sign_in_busy"]
+        .iter()
+        .map(|f| number(&r, f))
+        .sum();
+    assert_eq!(sign_in, 30.0, "{r}");
+    // The limiter admits five failures per address; the rest were refused before any check.
+    assert!(number(&r, "sign_in_guesses_checked") <= 5.0, "{r}");
+    assert!(number(&r, "setup_refused") <= 5.0, "{r}");
+    assert!(number(&r, "health_checks") >= 1.0, "{r}");
+    assert!(number(&r, "server_peak_rss_growth_bytes") >= 0.0, "{r}");
+}
+
+#[test]
 fn a_hub_fleet_refuses_to_replace_the_policy_of_a_running_server() {
     // Nothing listens there: the refusal must come before any connection is tried.
     let output = Command::new(env!("CARGO_BIN_EXE_keygate-bench"))

@@ -5,6 +5,12 @@ use keygate_server::{telemetry, Application, Config, Overrides};
 
 use crate::GlobalArgs;
 
+/// Most threads tokio's blocking pool may start (its default is 512). The server's blocking
+/// work is password hashing, which the service caps at one hash per core, and brief file and
+/// DNS calls; a bound keeps a burst of them from starting hundreds of threads (each with its
+/// stack, and 19 MiB while hashing): further blocking tasks wait in tokio's queue instead.
+const MAX_BLOCKING_THREADS: usize = 16;
+
 // No `Debug`: `--database` may hold a password.
 #[derive(Args)]
 pub struct ServeArgs {
@@ -31,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(&config.log)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .map_err(anyhow::Error::new)?
         .block_on(async {

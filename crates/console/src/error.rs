@@ -3,9 +3,12 @@
 //! A [`ServiceError`] is shown with the status it names ([`ServiceError::http_status`]) and its
 //! message; storage failures are logged with their causes and shown as a generic message.
 
+use std::time::Duration;
+
 use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::StatusCode;
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
 use keygate_service::{cause_chain, ServiceError};
 
 use crate::layout::{html, Layout};
@@ -78,6 +81,11 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Service(ServiceError::Unauthenticated) => {
                 return sign_in_redirect(None).into_response();
             }
+            // Every password-hashing slot is taken: come back in a moment.
+            ConsoleError::Service(e @ ServiceError::Busy { retry_after }) => {
+                let page = error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                return with_retry_after(page, *retry_after);
+            }
             _ => {}
         }
         let (status, message) = self.status_and_message();
@@ -98,6 +106,13 @@ pub(crate) fn error_page(status: StatusCode, message: String) -> Response {
         ErrorPage { layout: Layout::public(heading), status: status.as_u16(), heading, message };
     let mut response = html(&page);
     *response.status_mut() = status;
+    response
+}
+
+/// `response` with `Retry-After: SECONDS` (rounded up, at least one).
+pub(crate) fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     response
 }
 

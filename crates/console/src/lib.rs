@@ -10,7 +10,10 @@
 //!   the server URL is https), stored hashed by the service, ended by signing out ([`session`]);
 //! - CSRF: every form carries a per-session token (or, before sign-in, a double-submit
 //!   cookie), and every POST is also checked against `Origin` and `Sec-Fetch-Site` ([`csrf`]);
-//! - failed sign-ins are limited per account and per client address, in memory ([`rate_limit`]);
+//! - failed sign-ins are limited per account and per client address, and refused setup links
+//!   per address, in memory, each attempt reserved before its password is hashed
+//!   ([`rate_limit`]); the service hashes at most one password per core at once, and a busy
+//!   answer is 503 with `Retry-After`;
 //! - security headers on every response: a CSP without inline script, frame denial, no
 //!   referrer, no caching of pages ([`headers`]);
 //! - secrets (new keys and tokens) are shown exactly once, after a redirect, from memory

@@ -1,5 +1,7 @@
 //! The setup link: creating the first admin on a server that has none.
 
+use std::time::Instant;
+
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -8,10 +10,11 @@ use keygate_service::{check_admin_password, parse_admin_name, ServiceError};
 use serde::Deserialize;
 
 use crate::csrf::{render_with_pre_session, PublicForm};
-use crate::error::{error_page, ConsoleError};
+use crate::error::{error_page, with_retry_after, ConsoleError};
 use crate::forms::capitalise;
 use crate::layout::Layout;
 use crate::session::{append_cookie, CookieKind};
+use crate::sign_in::ClientAddr;
 use crate::Console;
 
 /// Shown for a link that cannot (or can no longer) create an admin.
@@ -76,9 +79,17 @@ pub(crate) struct SetupForm {
     confirm: String,
 }
 
+/// Shown to a client whose setup posts were refused too often.
+const TOO_MANY_TRIES: &str = "Too many setup attempts with invalid links from your address. \
+     Try again later, or create an admin with `keygate admin create NAME` on the server.";
+
 /// `POST /console/setup`: creates the first admin, signs them in, uses up the link.
+///
+/// Limited per client address like sign-in ([`crate::rate_limit`]): each refused link counts
+/// as a failure. The link is checked before the password is hashed (by the service).
 pub(crate) async fn submit(
     State(console): State<Console>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     PublicForm { form }: PublicForm<SetupForm>,
 ) -> Result<Response, ConsoleError> {
@@ -98,8 +109,16 @@ pub(crate) async fn submit(
     if page.name_error.is_some() || page.password_error.is_some() || page.confirm_error.is_some() {
         return Ok(respond(&console, &headers, page, StatusCode::UNPROCESSABLE_ENTITY));
     }
+    let attempt = match console.inner.setup_limiter.reserve(None, client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(remaining) => {
+            let page = error_page(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_TRIES.into());
+            return Ok(with_retry_after(page, remaining));
+        }
+    };
     match console.service().complete_console_setup(&form.token, &form.name, &form.password).await {
         Ok(signed_in) => {
+            attempt.succeeded(Instant::now());
             let config = console.config();
             let mut response = Redirect::to("/console/keys?notice=welcome").into_response();
             append_cookie(
@@ -110,6 +129,7 @@ pub(crate) async fn submit(
             Ok(response)
         }
         Err(ServiceError::Forbidden(_)) => {
+            let _lock = attempt.failed(Instant::now());
             Ok(error_page(StatusCode::FORBIDDEN, UNUSABLE_LINK.into()))
         }
         Err(e @ ServiceError::AlreadyExists { .. }) => {

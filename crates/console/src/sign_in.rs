@@ -12,9 +12,10 @@ use keygate_service::ServiceError;
 use serde::Deserialize;
 
 use crate::csrf::{check_origin, render_with_pre_session, PublicForm};
-use crate::error::{is_safe_next, ConsoleError};
+use crate::error::{is_safe_next, with_retry_after, ConsoleError};
 use crate::forms::NoFields;
 use crate::layout::Layout;
+use crate::rate_limit::IN_FLIGHT_RETRY;
 use crate::session::{append_cookie, CookieKind};
 use crate::Console;
 
@@ -104,14 +105,23 @@ pub(crate) async fn submit(
         return Ok(respond(&console, &headers, page, StatusCode::UNPROCESSABLE_ENTITY));
     }
 
-    let limiter = &console.inner.limiter;
-    if let Err(remaining) = limiter.check(&form.name, client, Instant::now()) {
-        page.error = Some(locked_message(remaining));
-        return Ok(respond(&console, &headers, page, StatusCode::TOO_MANY_REQUESTS));
-    }
+    // Reserved before the password is checked, so concurrent guesses cannot all pass; an
+    // attempt that ends without a verdict (the server busy, an error) is given back.
+    let attempt = match console.inner.limiter.reserve(Some(&form.name), client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(remaining) => {
+            page.error = Some(if remaining > IN_FLIGHT_RETRY {
+                locked_message(remaining)
+            } else {
+                "Too many sign-in attempts at once. Try again in a moment.".to_owned()
+            });
+            let page = respond(&console, &headers, page, StatusCode::TOO_MANY_REQUESTS);
+            return Ok(with_retry_after(page, remaining));
+        }
+    };
     match console.service().console_sign_in(&form.name, &form.password).await {
         Ok(signed_in) => {
-            limiter.record_success(&form.name);
+            attempt.succeeded(Instant::now());
             let mut response = Redirect::to(next_or_home(&form.next)).into_response();
             let config = console.config();
             append_cookie(
@@ -123,7 +133,7 @@ pub(crate) async fn submit(
         }
         Err(ServiceError::Unauthenticated) => {
             let mut message = "Wrong name or password.".to_owned();
-            if let Some(lock) = limiter.record_failure(&form.name, client, Instant::now()) {
+            if let Some(lock) = attempt.failed(Instant::now()) {
                 message.push(' ');
                 message.push_str(&locked_message(lock));
             }
@@ -142,9 +152,11 @@ pub(crate) struct ClientAddr(pub Option<IpAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
-        Ok(ClientAddr(addr))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Through the extractor, not the extension map, so that tests' `MockConnectInfo`
+        // counts too.
+        let addr = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await.ok();
+        Ok(ClientAddr(addr.map(|ConnectInfo(a)| a.ip())))
     }
 }
 

@@ -33,7 +33,7 @@ impl ConsoleConfig {
 }
 
 /// The console's shared state: the live tailnet (and through it the service), the settings,
-/// the sign-in limiter and the secrets waiting to be shown once. Cheap to clone.
+/// the sign-in and setup limiters and the secrets waiting to be shown once. Cheap to clone.
 #[derive(Clone)]
 pub struct Console {
     pub(crate) inner: Arc<Inner>,
@@ -43,7 +43,10 @@ pub(crate) struct Inner {
     pub(crate) service: Service,
     pub(crate) tailnet: Tailnet,
     pub(crate) config: ConsoleConfig,
+    /// Failed sign-ins, per account name and client address.
     pub(crate) limiter: SignInLimiter,
+    /// Refused setup posts, per client address.
+    pub(crate) setup_limiter: SignInLimiter,
     pub(crate) once: OnceSecrets,
 }
 
@@ -57,6 +60,7 @@ impl Console {
                 tailnet,
                 config,
                 limiter: SignInLimiter::new(LOCKOUT_POLICY),
+                setup_limiter: SignInLimiter::new(LOCKOUT_POLICY),
                 once: OnceSecrets::default(),
             }),
         }

@@ -1,23 +1,21 @@
 //! Console admin accounts, their sign-in sessions, and the one-time setup link that creates
 //! the first account on a server that has none.
 //!
-//! Passwords are hashed with argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes, one
-//! lane, as OWASP recommends), on a blocking thread so a sign-in never stalls the runtime.
+//! Passwords are hashed with argon2id, at most one hash per core at once
+//! ([`crate::password_hashing`]); a setup post's token is checked before its password is
+//! hashed, so posts with made-up tokens cost nothing but a lookup.
 //! Session secrets and setup tokens are 256 random bits: a plain SHA-256 is all they need at
 //! rest (there is nothing to guess), so only that is stored. Each session also has a CSRF
 //! token, derived from its secret under a different label, so it needs no storage and reveals
 //! nothing about the secret.
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use keygate_domain::{SecretHash, Timestamp, UserName};
 /// Re-exported so surfaces can name admins without depending on the store.
 pub use keygate_store::{ConsoleAdmin, ConsoleAdminId};
-use keygate_store::{ConsoleSession, PasswordHash, SetupOutcome, SetupToken, StoreError};
+use keygate_store::{ConsoleSession, SetupOutcome, SetupToken, StoreError};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -137,7 +135,8 @@ impl Service {
         Ok(self.store.count_console_admins().await?)
     }
 
-    /// Creates a console admin. Admins only (the local admin socket).
+    /// Creates a console admin. Admins only (the local admin socket, whose caller is the
+    /// server's administrator: it waits for a free hashing slot rather than being refused).
     pub async fn create_console_admin(
         &self,
         actor: &Actor,
@@ -147,7 +146,8 @@ impl Service {
         require_admin(actor)?;
         let name = parse_admin_name(name)?;
         check_admin_password(password)?;
-        let hash = hash_password(password).await?;
+        let slot = self.password_hashing.reserve().await;
+        let hash = self.password_hashing.hash(slot, password).await?;
         match self.store.insert_console_admin(&name, &hash, self.now()).await {
             Ok(admin) => {
                 tracing::info!(admin = %admin.name, "console admin created");
@@ -199,6 +199,10 @@ impl Service {
 
     /// Creates the first admin with a setup token, and signs them in. The token is used up;
     /// a used, expired or unknown token, or an existing admin, is [`ServiceError::Forbidden`].
+    ///
+    /// The token and "no admin yet" are checked before the password is hashed, so a made-up
+    /// token costs one lookup, never a hash; the insert checks both again, atomically, for
+    /// two posts of one link racing. With every hashing slot taken: [`ServiceError::Busy`].
     pub async fn complete_console_setup(
         &self,
         token: &str,
@@ -214,10 +218,14 @@ impl Service {
                     .into(),
             )
         };
-        if !is_secret_text(token) {
+        if self.console_admin_count().await? > 0 {
+            return Err(admin_exists());
+        }
+        if !self.setup_token_is_usable(token).await? {
             return Err(refused());
         }
-        let hash = hash_password(password).await?;
+        let slot = self.password_hashing.try_reserve()?;
+        let hash = self.password_hashing.hash(slot, password).await?;
         let now = self.now();
         let outcome = self
             .store
@@ -235,27 +243,27 @@ impl Service {
                 self.start_session(admin).await
             }
             SetupOutcome::TokenRejected => Err(refused()),
-            SetupOutcome::AdminExists => {
-                Err(ServiceError::Forbidden("an admin exists already: sign in instead".into()))
-            }
+            SetupOutcome::AdminExists => Err(admin_exists()),
         }
     }
 
     /// Checks a name and password and starts a session. Every failure is the same
     /// [`ServiceError::Unauthenticated`], and an unknown name costs the same hashing time as
     /// a wrong password, so a caller cannot tell which names exist. (Rate limiting is the
-    /// surface's job: it knows the client's address.)
+    /// surface's job: it knows the client's address.) With every hashing slot taken:
+    /// [`ServiceError::Busy`], before any lookup.
     pub async fn console_sign_in(
         &self,
         name: &str,
         password: &str,
     ) -> Result<SignedIn, ServiceError> {
+        let slot = self.password_hashing.try_reserve()?;
         let admin = match UserName::parse(name.trim()) {
             Ok(name) => self.store.find_console_admin_by_name(&name).await?,
             Err(_) => None,
         };
         let stored = admin.as_ref().map(|a| a.password_hash.clone());
-        let password_ok = verify_password(password, stored).await?;
+        let password_ok = self.password_hashing.verify(slot, password, stored).await?;
         match admin {
             Some(admin) if password_ok => {
                 tracing::info!(admin = %admin.name, "console sign-in");
@@ -335,6 +343,10 @@ impl Service {
     }
 }
 
+fn admin_exists() -> ServiceError {
+    ServiceError::Forbidden("an admin exists already: sign in instead".into())
+}
+
 /// Whether `text` has the shape of a [`ConsoleSecret`] (checked before any lookup).
 fn is_secret_text(text: &str) -> bool {
     text.len() == SECRET_BYTES * 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -350,64 +362,4 @@ fn digest(label: &[u8], secret: &str) -> SecretHash {
 
 fn csrf_token(secret: &str) -> CsrfToken {
     CsrfToken(hex::encode(digest(CSRF_LABEL, secret).0))
-}
-
-/// Hashes a password with argon2id and a random salt, on a blocking thread.
-async fn hash_password(password: &str) -> Result<PasswordHash, ServiceError> {
-    let password = Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        OsRng.fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(unhashable)?;
-        let phc =
-            Argon2::default().hash_password(password.as_bytes(), &salt).map_err(unhashable)?;
-        Ok(PasswordHash::new(phc.to_string()))
-    })
-    .await
-    .map_err(interrupted)?
-}
-
-/// Checks `password` against a stored PHC string, on a blocking thread. With no stored hash
-/// (an unknown name) it checks against [`dummy_hash`] and answers `false`, taking as long.
-async fn verify_password(
-    password: &str,
-    stored: Option<PasswordHash>,
-) -> Result<bool, ServiceError> {
-    let password = Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let phc = stored.as_ref().map_or(dummy_hash(), PasswordHash::as_str);
-        let parsed = argon2::PasswordHash::new(phc).map_err(|e| StoreError::Corrupt {
-            what: "console_admins.password_hash",
-            detail: e.to_string(),
-        })?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known)
-    })
-    .await
-    .map_err(interrupted)?
-}
-
-/// A hash of a password nobody knows, checked when the name is unknown so that the answer
-/// takes as long as for a wrong password.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        let salt = SaltString::encode_b64(&bytes[..16]).expect("16 bytes make a valid salt");
-        Argon2::default()
-            .hash_password(&bytes[16..], &salt)
-            .map(|h| h.to_string())
-            .expect("argon2 with default parameters hashes any input")
-    })
-}
-
-/// argon2 refuses only inputs beyond its limits (far past [`ADMIN_PASSWORD_MAX_CHARS`]).
-fn unhashable(e: argon2::password_hash::Error) -> ServiceError {
-    ServiceError::Invalid(format!("the password cannot be hashed: {e}"))
-}
-
-/// The blocking task panicked or the runtime is shutting down.
-fn interrupted(e: tokio::task::JoinError) -> ServiceError {
-    ServiceError::Invalid(format!("password hashing was interrupted: {e}"))
 }

@@ -3,6 +3,7 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use keygate_domain::{DescriptionError, LifetimeError, SpecError, TagError, UserNameError};
 use keygate_store::StoreError;
@@ -29,6 +30,10 @@ pub enum ServiceError {
     /// Credentials were missing or not accepted. The message is deliberately uniform.
     #[error("invalid or missing credentials")]
     Unauthenticated,
+    /// The server is too busy to do this now (every password-hashing slot is taken); try
+    /// again after `retry_after`. HTTP surfaces answer 503 with `Retry-After`.
+    #[error("the server is busy: try again in a moment")]
+    Busy { retry_after: Duration },
     /// The storage failed; details are logged, not shown.
     #[error("storage failure")]
     Store(#[source] StoreError),
@@ -58,6 +63,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound { .. } => 404,
             ServiceError::AlreadyExists { .. } => 409,
+            ServiceError::Busy { .. } => 503,
             ServiceError::Store(_) => 500,
         }
     }

@@ -44,6 +44,7 @@ mod node_admin;
 mod node_terms;
 mod nodes;
 mod oauth;
+mod password_hashing;
 mod policy;
 mod random;
 mod service;
@@ -69,6 +70,7 @@ pub use nodes::{ClientUpdate, Refusal, RegisterNode, RegisterOutcome};
 pub use oauth::{
     AccessTokenError, AccessTokenRequest, CreatedOAuthClient, IssuedAccessToken, NewOAuthClient,
 };
+pub use password_hashing::{HashSlot, PasswordHashing, PASSWORD_HASH_RETRY_AFTER};
 pub use policy::{CurrentPolicy, SetPolicyError, MAX_POLICY_BYTES};
 pub use service::{Service, ServiceConfig};
 pub use tailnet::{

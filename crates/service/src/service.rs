@@ -7,6 +7,7 @@ use keygate_domain::{Pepper, Timestamp, UserName};
 use keygate_store::Store;
 
 use crate::clock::Clock;
+use crate::password_hashing::PasswordHashing;
 
 /// Tunables of the service layer.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct Service {
     pub(crate) pepper: Pepper,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: ServiceConfig,
+    /// The process-wide cap on concurrent password hashes, shared by every clone.
+    pub(crate) password_hashing: Arc<PasswordHashing>,
 }
 
 impl Service {
@@ -42,7 +45,8 @@ impl Service {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> Self {
-        Self { store, pepper, clock, config }
+        let password_hashing = Arc::new(PasswordHashing::per_core());
+        Self { store, pepper, clock, config, password_hashing }
     }
 
     /// The current time by the service's clock.
@@ -52,5 +56,10 @@ impl Service {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// The cap on concurrent password hashes (one per core), and its count of hashes run.
+    pub fn password_hashing(&self) -> &PasswordHashing {
+        &self.password_hashing
     }
 }
