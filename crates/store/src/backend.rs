@@ -19,7 +19,8 @@ use keygate_domain::{
 
 use crate::conn::Conn;
 use crate::{
-    api_tokens, auth_keys, nodes, settings, users, ConsumeOutcome, RevokeOutcome, Store, StoreError,
+    address_cursor, api_tokens, auth_keys, nodes, settings, users, ConsumeOutcome, RevokeOutcome,
+    Store, StoreError,
 };
 
 /// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
@@ -150,6 +151,14 @@ impl<B: Backend> Store for B {
 
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError> {
         nodes::delete(&mut *self.writer().await?, id).await
+    }
+
+    async fn get_address_cursor(&self) -> Result<Option<u32>, StoreError> {
+        address_cursor::get(&mut *self.reader().await?).await
+    }
+
+    async fn put_address_cursor(&self, next_offset: u32) -> Result<(), StoreError> {
+        address_cursor::put(&mut *self.writer().await?, next_offset).await
     }
 
     async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
