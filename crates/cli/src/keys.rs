@@ -51,7 +51,8 @@ pub struct CreateArgs {
     /// Nodes enrolled with it are removed soon after they go offline.
     #[arg(long)]
     ephemeral: bool,
-    /// Nodes enrolled with it skip device approval.
+    /// Nodes enrolled with it skip device approval (administrators only: the admin socket;
+    /// a user's API token with --server is refused).
     #[arg(long, visible_alias = "pre-approved")]
     preauthorized: bool,
     /// Tags that enrolled nodes take as their identity, comma-separated (tag:a,tag:b).

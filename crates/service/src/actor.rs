@@ -40,4 +40,24 @@ impl Actor {
             }
         }
     }
+
+    /// Fails unless the actor may create pre-approved keys. Such a key lets machines past
+    /// device approval, so it is an administrator's power: the admin channel and console
+    /// admins ([`Actor::Admin`]), and OAuth tokens with scope `devices:core` (which may
+    /// approve devices anyway); not a user's own API token.
+    pub fn require_pre_approval(&self) -> Result<(), ServiceError> {
+        const REFUSAL: &str = "only an administrator may create pre-approved keys";
+        match self {
+            Actor::Admin => Ok(()),
+            Actor::OAuth(grant) if grant.scopes.grants(Scope::DevicesCore) => Ok(()),
+            Actor::OAuth(_) => Err(ServiceError::Forbidden(format!(
+                "{REFUSAL}: an OAuth token needs scope {} for them",
+                Scope::DevicesCore
+            ))),
+            Actor::User(_) => Err(ServiceError::Forbidden(format!(
+                "{REFUSAL}: create the key without pre-approval, and an administrator approves \
+                 each device it enrols"
+            ))),
+        }
+    }
 }

@@ -63,6 +63,9 @@ impl Service {
             }
             _ => Some(self.key_owner(actor, req.user.as_deref()).await?),
         };
+        if spec.preauthorized {
+            actor.require_pre_approval()?;
+        }
         // The key's user must own its tags under the policy's tagOwners (policy.rs).
         if let Some(user) = &creator {
             let owner = keygate_policy::OwnerRef::User(&user.name);

@@ -21,6 +21,12 @@
 //!   timeout. A heartbeat stores `last_seen` of connected ephemeral nodes every
 //!   [`heartbeat_interval`], so that a node connected until the server stopped (crash,
 //!   `kill -9`) counts from then, not from when it connected.
+//! - Before deleting, the clean-up looks at the node again under its machine lock (timers fire,
+//!   and the lock is awaited, while other writes go on): it must still be ephemeral (it may
+//!   have been enrolled again with a plain key), have no map stream open, not have gone
+//!   offline again since (that disconnection's own timer decides), and have been offline for
+//!   the whole timeout by its last-seen time; a node seen more recently than that gets the
+//!   rest of its timeout.
 //!
 //! Why three minutes by default: a node must not be deleted while it is merely reconnecting.
 //! A Go client gives up on a silent map stream after 120 s and then redials with backoff, and
@@ -162,8 +168,9 @@ impl Tailnet {
         });
     }
 
-    /// Deletes ephemeral node `id` and records it, unless it has a map stream open or (with
-    /// `generation`) went offline again since. Whether it was deleted.
+    /// Deletes ephemeral node `id` and records it, if it still qualifies once its machine lock
+    /// is held (see [`Inactivity`]); a timer's node seen again since the timer started gets the
+    /// rest of its timeout. Whether it was deleted.
     async fn remove_inactive(
         &self,
         id: NodeId,
@@ -171,10 +178,28 @@ impl Tailnet {
     ) -> Result<bool, ServiceError> {
         let Some(entry) = self.node(id) else { return Ok(false) };
         let lock = self.lock_machine(&entry.node.machine_key).await;
-        {
+        // Decided on the node as it is now, not as it was when the timer fired or the list of
+        // stale nodes was made: it may have reconnected, or been enrolled again with a
+        // non-ephemeral key, while this waited.
+        let timeout = self.config().ephemeral_inactivity_timeout;
+        let verdict = {
             let state = self.read();
-            let current = state.offline_generation(id);
-            if state.has_session(id) || generation.is_some_and(|g| g != current) {
+            match state.node(id) {
+                None => return Ok(false),
+                Some(current) => Inactivity {
+                    ephemeral: current.node.ephemeral,
+                    connected: state.has_session(id),
+                    offline_again: generation.is_some_and(|g| g != state.offline_generation(id)),
+                    offline_for: self.service().now().since(offline_since(&current.node)),
+                }
+                .verdict(timeout),
+            }
+        };
+        match (verdict, generation) {
+            (Verdict::Delete, _) => {}
+            (Verdict::Keep, _) | (Verdict::NotYet(_), None) => return Ok(false),
+            (Verdict::NotYet(rest), Some(generation)) => {
+                self.schedule_ephemeral_cleanup(id, generation, rest);
                 return Ok(false);
             }
         }
@@ -227,6 +252,39 @@ impl Tailnet {
     }
 }
 
+/// What the ephemeral clean-up knows of a node once it holds the node's machine lock.
+#[derive(Clone, Copy, Debug)]
+struct Inactivity {
+    ephemeral: bool,
+    /// A map stream is open.
+    connected: bool,
+    /// It went offline again after the timer started (which started a timer of its own).
+    offline_again: bool,
+    /// Since its last-seen time (else its enrolment), by the wall clock.
+    offline_for: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Delete,
+    /// Not this node's clean-up (any more): connected, no longer ephemeral, or another timer's.
+    Keep,
+    /// Offline, but seen less than the timeout ago: this much of the timeout is left.
+    NotYet(Duration),
+}
+
+impl Inactivity {
+    fn verdict(self, timeout: Duration) -> Verdict {
+        if !self.ephemeral || self.connected || self.offline_again {
+            Verdict::Keep
+        } else if self.offline_for < timeout {
+            Verdict::NotYet(timeout - self.offline_for)
+        } else {
+            Verdict::Delete
+        }
+    }
+}
+
 /// Since when a node without a map stream counts as offline.
 fn offline_since(node: &keygate_domain::Node) -> Timestamp {
     node.last_seen.unwrap_or(node.created).max(node.created)
@@ -271,6 +329,24 @@ async fn ephemeral_heartbeat(tailnet: WeakTailnet, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_ephemeral_node_offline_for_the_whole_timeout_is_deleted() {
+        let timeout = Duration::from_secs(180);
+        let idle = Inactivity {
+            ephemeral: true,
+            connected: false,
+            offline_again: false,
+            offline_for: timeout,
+        };
+        assert_eq!(idle.verdict(timeout), Verdict::Delete);
+        assert_eq!(Inactivity { ephemeral: false, ..idle }.verdict(timeout), Verdict::Keep);
+        assert_eq!(Inactivity { connected: true, ..idle }.verdict(timeout), Verdict::Keep);
+        assert_eq!(Inactivity { offline_again: true, ..idle }.verdict(timeout), Verdict::Keep);
+        // Seen a minute ago (the wall clock says so, whatever the timer measured): two left.
+        let seen = Inactivity { offline_for: Duration::from_secs(60), ..idle };
+        assert_eq!(seen.verdict(timeout), Verdict::NotYet(Duration::from_secs(120)));
+    }
 
     #[test]
     fn the_heartbeat_is_a_third_of_the_timeout_within_bounds() {

@@ -281,7 +281,7 @@ impl Tailnet {
             };
             let result = self.insert_consuming_key(lock, &new, &key.id, now, user.clone()).await;
             let give_back = |tailnet: &Tailnet| {
-                tailnet.allocator().release(offset);
+                tailnet.allocator().give_back(offset);
                 tailnet.release_name(&name);
             };
             match result {

@@ -173,3 +173,65 @@ async fn api_tokens_authenticate_until_revoked_or_expired() {
         Err(ServiceError::Unauthenticated)
     ));
 }
+
+#[tokio::test]
+async fn only_administrators_create_pre_approved_keys() {
+    let (svc, _clock) = service().await;
+    let alice = svc.create_user(&Actor::Admin, "alice").await.unwrap();
+    let pre = NewKeyRequest { preauthorized: true, ..Default::default() };
+
+    // A user's own API token: refused, and nothing is created.
+    let token = svc
+        .create_api_token(
+            &Actor::Admin,
+            keygate_service::TokenSpec { user: Some("alice".into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let as_alice = svc.authenticate_api_token(&token.secret.expose()).await.unwrap();
+    assert_eq!(as_alice, Actor::User(alice.id));
+    let err = svc.create_auth_key(&as_alice, pre.clone()).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err:?}");
+    assert!(
+        err.to_string().starts_with("only an administrator may create pre-approved keys: "),
+        "{err}"
+    );
+    assert!(svc.list_auth_keys(&Actor::Admin).await.unwrap().valid.is_empty());
+    // Without pre-approval the same token may create keys.
+    svc.create_auth_key(&as_alice, NewKeyRequest::default()).await.unwrap();
+
+    // The administrator may, for any user.
+    let for_alice = NewKeyRequest { user: Some("alice".into()), ..pre.clone() };
+    assert!(svc.create_auth_key(&Actor::Admin, for_alice).await.unwrap().key.preauthorized);
+
+    // OAuth tokens: with scope devices:core, yes; with auth_keys alone, no.
+    let oauth = |scopes: &'static [&'static str]| {
+        let svc = svc.clone();
+        async move {
+            let req = keygate_service::NewOAuthClient {
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                tags: vec!["tag:ci".into()],
+                description: String::new(),
+            };
+            let client = svc.create_oauth_client(&Actor::Admin, req).await.unwrap();
+            let request = keygate_service::AccessTokenRequest {
+                client_secret: client.secret.expose(),
+                ..Default::default()
+            };
+            let issued = svc.issue_access_token(request).await.unwrap();
+            svc.authenticate(&issued.secret.expose()).await.unwrap()
+        }
+    };
+    let tagged = NewKeyRequest { tags: vec!["tag:ci".into()], ..pre };
+    let devices = oauth(&["auth_keys", "devices:core"]).await;
+    assert!(svc.create_auth_key(&devices, tagged.clone()).await.unwrap().key.preauthorized);
+    let keys_only = oauth(&["auth_keys"]).await;
+    let err = svc.create_auth_key(&keys_only, tagged.clone()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "only an administrator may create pre-approved keys: an OAuth token needs scope \
+         devices:core for them"
+    );
+    let plain = NewKeyRequest { preauthorized: false, ..tagged };
+    assert!(!svc.create_auth_key(&keys_only, plain).await.unwrap().key.preauthorized);
+}

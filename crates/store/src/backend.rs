@@ -22,8 +22,8 @@ use crate::conn::Conn;
 use crate::credentials::{self, Revocable, Stored};
 use crate::oauth_tokens::OAuthTokens;
 use crate::{
-    nodes, settings, users, ConsumeOutcome, Credentials, RevocableCredentials, RevokeOutcome,
-    Store, StoreError,
+    address_cursor, nodes, settings, users, ConsumeOutcome, Credentials, RevocableCredentials,
+    RevokeOutcome, Store, StoreError,
 };
 
 /// Where a store gets its connections. Implemented by [`crate::SqliteStore`] and
@@ -186,6 +186,14 @@ impl<B: Backend> Store for B {
 
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError> {
         nodes::delete(&mut *self.writer().await?, id).await
+    }
+
+    async fn get_address_cursor(&self) -> Result<Option<u32>, StoreError> {
+        address_cursor::get(&mut *self.reader().await?).await
+    }
+
+    async fn put_address_cursor(&self, next_offset: u32) -> Result<(), StoreError> {
+        address_cursor::put(&mut *self.writer().await?, next_offset).await
     }
 
     async fn get_settings(&self) -> Result<TailnetSettings, StoreError> {

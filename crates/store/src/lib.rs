@@ -20,6 +20,7 @@
 //! The schemas live in `migrations/sqlite` and `migrations/postgres`, kept column for column
 //! alike (a conformance test checks).
 
+mod address_cursor;
 mod api_tokens;
 mod audit_events;
 mod auth_keys;

@@ -138,6 +138,11 @@ pub trait Store:
     async fn touch_node(&self, id: NodeId, at: Timestamp) -> Result<(), StoreError>;
     /// Deletes a node; `false` when it did not exist.
     async fn delete_node(&self, id: NodeId) -> Result<bool, StoreError>;
+    /// Where the tailnet address allocator continues (a pool offset), as last saved; `None`
+    /// until first saved.
+    async fn get_address_cursor(&self) -> Result<Option<u32>, StoreError>;
+    /// Saves where the tailnet address allocator continues.
+    async fn put_address_cursor(&self, next_offset: u32) -> Result<(), StoreError>;
 
     // ---- settings ----
     /// The tailnet settings (defaults until first saved).

@@ -473,3 +473,28 @@ async fn a_used_one_off_key_reads_as_used() {
     assert_eq!(got["lastUsed"], used_at.as_str());
     assert_eq!(got["revoked"], used_at.as_str());
 }
+
+#[tokio::test]
+async fn only_an_administrator_creates_pre_approved_keys() {
+    let app = TestApp::new().await;
+    let alice = Auth::Bearer(app.user_with_token("alice").await);
+    let mut pre = minimal_key();
+    pre["capabilities"]["devices"]["create"]["preauthorized"] = json!(true);
+
+    // A user's own API token: 403, with the rule in the message, and no key.
+    let r = app.post(KEYS, &alice, pre.clone()).await;
+    r.assert_status(StatusCode::FORBIDDEN);
+    assert!(
+        r.message().starts_with("only an administrator may create pre-approved keys: "),
+        "{}",
+        r.message()
+    );
+    let listed = app.get(KEYS, &alice).await.json();
+    assert_eq!(listed["keys"], json!([]), "{listed}");
+    // The same token may create a key that waits for approval.
+    app.create_key(&alice, minimal_key()).await;
+
+    // The admin channel may.
+    let body = app.create_key(&Auth::Admin, pre).await;
+    assert_eq!(body["capabilities"]["devices"]["create"]["preauthorized"], true);
+}

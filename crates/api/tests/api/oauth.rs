@@ -13,10 +13,11 @@ use crate::helpers::{minimal_key, Auth, TestApp, TestResponse, T0};
 const KEYS: &str = "/api/v2/tailnet/-/keys";
 const TOKEN: &str = "/api/v2/oauth/token";
 
-/// A key body with `tags`.
+/// A key body with `tags` (not pre-approved: that needs scope devices:core, see
+/// `pre_approved_keys_need_scope_devices_core`).
 fn tagged_key(tags: &[&str]) -> Value {
     json!({ "capabilities": { "devices": { "create": {
-        "reusable": false, "ephemeral": true, "preauthorized": true, "tags": tags
+        "reusable": false, "ephemeral": true, "preauthorized": false, "tags": tags
     } } } })
 }
 
@@ -271,7 +272,7 @@ async fn keys_minted_with_oauth_are_tagged_and_owned_by_the_tailnet() {
     assert!(body.get("user").is_none(), "{body}");
     assert_eq!(
         body["capabilities"]["devices"]["create"],
-        json!({ "reusable": false, "ephemeral": true, "preauthorized": true, "tags": ["tag:ci"] })
+        json!({ "reusable": false, "ephemeral": true, "preauthorized": false, "tags": ["tag:ci"] })
     );
     assert!(body["key"].as_str().unwrap().starts_with("keygate-auth-"));
 
@@ -290,6 +291,28 @@ async fn keys_minted_with_oauth_are_tagged_and_owned_by_the_tailnet() {
     let r = app.post(KEYS, &oauth, with_user).await;
     r.assert_status(StatusCode::BAD_REQUEST);
     assert!(r.message().contains("leave out `user`"), "{}", r.message());
+}
+
+#[tokio::test]
+async fn pre_approved_keys_need_scope_devices_core() {
+    let app = TestApp::new().await;
+    let mut pre = tagged_key(&["tag:ci"]);
+    pre["capabilities"]["devices"]["create"]["preauthorized"] = json!(true);
+
+    let keys_only = app.create_oauth_client(&["auth_keys"], &["tag:ci"]).await;
+    let keys_only = Auth::Bearer(app.access_token(keys_only["key"].as_str().unwrap()).await);
+    let r = app.post(KEYS, &keys_only, pre.clone()).await;
+    r.assert_status(StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.message(),
+        "only an administrator may create pre-approved keys: an OAuth token needs scope \
+         devices:core for them"
+    );
+
+    let devices = app.create_oauth_client(&["auth_keys", "devices:core"], &["tag:ci"]).await;
+    let devices = Auth::Bearer(app.access_token(devices["key"].as_str().unwrap()).await);
+    let body = app.create_key(&devices, pre).await;
+    assert_eq!(body["capabilities"]["devices"]["create"]["preauthorized"], true);
 }
 
 #[tokio::test]

@@ -77,7 +77,7 @@ fn an_oauth_client_mints_tagged_keys_and_everything_is_audited() {
         "/api/v2/tailnet/-/keys",
         "application/json",
         Some(&access),
-        r#"{"capabilities":{"devices":{"create":{"ephemeral":true,"preauthorized":true,"tags":["tag:ci"]}}}}"#,
+        r#"{"capabilities":{"devices":{"create":{"ephemeral":true,"tags":["tag:ci"]}}}}"#,
     );
     assert_eq!(status, 200, "{key}");
     assert_eq!(key["userId"], "");

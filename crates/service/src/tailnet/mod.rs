@@ -104,6 +104,9 @@ struct Inner {
     expiry_changed: Arc<Notify>,
     /// Serialises policy saves, so the policy in force is the last one saved.
     policy_lock: tokio::sync::Mutex<()>,
+    /// Serialises node deletions, so the address cursor each one stores is never older than
+    /// one stored before it (see `ip_allocator.rs`).
+    deletion_lock: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Inner {
@@ -140,7 +143,8 @@ impl Tailnet {
     ) -> Result<Self, ServiceError> {
         let nodes = service.store.list_nodes().await?;
         let users = service.store.list_users().await?;
-        let allocator = IpAllocator::new(nodes.iter().map(|n| (&n.ipv4, &n.ipv6)));
+        let cursor = service.store.get_address_cursor().await?;
+        let allocator = IpAllocator::new(nodes.iter().map(|n| (&n.ipv4, &n.ipv6)), cursor);
         let policy = service.current_policy().await?.policy;
         let state = State::load(policy, nodes, users, service.now());
         tracing::info!(nodes = state.node_count(), "tailnet loaded");
@@ -156,6 +160,7 @@ impl Tailnet {
                 stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 expiry_changed: Arc::new(Notify::new()),
                 policy_lock: tokio::sync::Mutex::new(()),
+                deletion_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -298,8 +303,9 @@ impl Tailnet {
         Ok(self.commit_consumed(outcome, user, WriteKind::Changed))
     }
 
-    /// Deletes node `id` from the store and the state: its addresses are free again, peers
-    /// are told, and its open map stream is closed. The node as it was; `None` when it did not
+    /// Deletes node `id` from the store and the state: its addresses are free again (handed
+    /// out once the allocator's round comes back to them, see `ip_allocator.rs`), peers are
+    /// told, and its open map stream is closed. The node as it was; `None` when it did not
     /// exist.
     pub(crate) async fn remove_node(
         &self,
@@ -319,6 +325,11 @@ impl Tailnet {
         why: &str,
     ) -> Result<Option<Arc<NodeEntry>>, ServiceError> {
         debug_assert!(self.node(id).is_none_or(|e| lock.covers(&e.node.machine_key)));
+        let _serial = self.inner.deletion_lock.lock().await;
+        // Stored before the delete: after a crash between the two the cursor is ahead, which
+        // costs nothing, and never behind the node's pair, which could hand it out again.
+        let cursor = self.allocator().cursor();
+        self.inner.service.store.put_address_cursor(cursor).await?;
         self.inner.service.store.delete_node(id).await?;
         let mut state = self.write();
         let Some(current) = state.remove(id) else { return Ok(None) };

@@ -52,9 +52,9 @@ async fn a_restart_deletes_ephemeral_nodes_offline_for_longer_than_the_timeout()
     assert_eq!(deletions.len(), 2);
     assert!(deletions.iter().all(|e| e.actor == "system"), "{deletions:?}");
 
-    // Their addresses are free again: the next node gets the lowest.
+    // Their addresses are not handed out again: the next node gets a pair never used.
     let (next, _) = registered(&restarted.register(request(4, Some(&key))).await.unwrap());
-    assert_eq!(next.ipv4, connected.ipv4);
+    assert!(![connected.ipv4, never.ipv4, kept.ipv4].contains(&next.ipv4), "{}", next.ipv4);
 }
 
 #[tokio::test]
@@ -116,6 +116,48 @@ async fn a_node_that_reconnects_after_a_restart_is_kept() {
             other => panic!("only its removal is published: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_node_enrolled_again_with_a_non_ephemeral_key_outlives_its_timer() {
+    let timeout = Duration::from_secs(60);
+    let f = Fixture::with_manual_timers(config(timeout)).await;
+    let key = ephemeral_key(&f).await;
+    let (node, _) = registered(&f.register(request(1, Some(&key))).await);
+    f.tailnet.session_started(node.id).await;
+    f.tailnet.session_ended(node.id).await;
+
+    // While the timer runs, the machine is enrolled again with a plain key.
+    let plain = f.one_off_key().await;
+    let (again, _) = registered(&f.register(request(1, Some(&plain))).await);
+    assert_eq!(again.id, node.id);
+    assert!(!again.ephemeral);
+
+    // The timer comes due (and the enrolment's own, of generation 0); neither deletes it.
+    f.clock.advance(timeout * 2);
+    let_due_timers_run().await;
+    // A write under the node's machine lock waits for a deletion in progress to finish.
+    f.tailnet.set_node_authorized(&Actor::Admin, node.id, true).await.expect("the node is kept");
+    assert!(f.tailnet.node(node.id).is_some());
+    assert!(f.store.find_node_by_machine_key(&machine(1)).await.unwrap().is_some());
+    assert!(f.tailnet.collect_inactive_ephemeral_nodes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_node_connected_when_its_timer_fires_is_kept() {
+    let timeout = Duration::from_secs(60);
+    let f = Fixture::with_manual_timers(config(timeout)).await;
+    let key = ephemeral_key(&f).await;
+    let (node, _) = registered(&f.register(request(1, Some(&key))).await);
+    f.tailnet.session_started(node.id).await;
+    f.tailnet.session_ended(node.id).await;
+    f.clock.advance(timeout - Duration::from_secs(1));
+    // It reconnects while its timer is about to fire, and stays connected.
+    f.tailnet.session_started(node.id).await;
+    f.clock.advance(timeout);
+    let_due_timers_run().await;
+    f.tailnet.set_node_authorized(&Actor::Admin, node.id, true).await.expect("the node is kept");
+    assert!(f.tailnet.node(node.id).is_some_and(|e| e.online));
 }
 
 #[tokio::test]

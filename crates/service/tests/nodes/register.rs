@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use keygate_domain::{KeyRejected, NodeKey, NodeOwner, Timestamp};
-use keygate_service::{Actor, NewKeyRequest, Refusal, RegisterOutcome};
+use keygate_domain::{ip_pool, KeyRejected, NodeKey, NodeOwner, Timestamp};
+use keygate_service::{Actor, NewKeyRequest, Refusal, RegisterOutcome, TailnetConfig};
 
 use crate::support::*;
 
@@ -284,7 +284,7 @@ async fn an_ephemeral_key_makes_ephemeral_nodes() {
 }
 
 #[tokio::test]
-async fn deleted_addresses_are_reused_and_names_stay_unique() {
+async fn deleted_addresses_are_not_reused_and_names_stay_unique() {
     let f = Fixture::new().await;
     let key = f.key(NewKeyRequest { reusable: true, ..Default::default() }).await;
     let mut nodes = Vec::new();
@@ -296,8 +296,32 @@ async fn deleted_addresses_are_reused_and_names_stay_unique() {
     let names: Vec<_> = nodes.iter().map(|n| n.given_name.as_str()).collect();
     assert_eq!(names, ["web-server", "web-server-1", "web-server-2"]);
     f.tailnet.delete_node(&Actor::Admin, nodes[1].id).await.unwrap();
-    let (reused, _) = registered(&f.register(request(4, Some(&key))).await);
-    assert_eq!(reused.ipv4, nodes[1].ipv4, "the lowest free pair");
+    let (next, _) = registered(&f.register(request(4, Some(&key))).await);
+    assert_eq!(next.ipv4, ip_pool::ipv4_at(4), "the pair after the last one handed out");
+    assert_ne!(next.ipv4, nodes[1].ipv4, "a deleted node's pair is not handed out again");
+}
+
+#[tokio::test]
+async fn a_restart_does_not_hand_out_a_deleted_nodes_address_either() {
+    let f = Fixture::new().await;
+    let key = f.key(NewKeyRequest { reusable: true, ..Default::default() }).await;
+    let mut nodes = Vec::new();
+    for n in 1..=3 {
+        nodes.push(registered(&f.register(request(n, Some(&key))).await).0);
+    }
+    // The highest pair in use is deleted: after a restart, nothing in the nodes table shows
+    // that it was ever handed out.
+    f.tailnet.delete_node(&Actor::Admin, nodes[2].id).await.unwrap();
+    let restarted = f.reload(TailnetConfig::default()).await;
+    let (fourth, _) = registered(&restarted.register(request(4, Some(&key))).await.unwrap());
+    assert_eq!((fourth.ipv4, fourth.ipv6), (ip_pool::ipv4_at(4), ip_pool::ipv6_at(4)));
+
+    // Enrolments after the last deletion store nothing; the next restart skips their pairs.
+    let (fifth, _) = registered(&restarted.register(request(5, Some(&key))).await.unwrap());
+    drop(restarted);
+    let again = f.reload(TailnetConfig::default()).await;
+    let (sixth, _) = registered(&again.register(request(6, Some(&key))).await.unwrap());
+    assert_eq!((fifth.ipv4, sixth.ipv4), (ip_pool::ipv4_at(5), ip_pool::ipv4_at(6)));
 }
 
 #[tokio::test]

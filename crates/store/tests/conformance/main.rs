@@ -3,6 +3,7 @@
 
 mod support;
 
+mod address_cursor;
 mod api_tokens;
 mod audit;
 mod auth_keys;

@@ -74,6 +74,7 @@ async fn both_databases_have_the_same_tables_and_columns() {
     assert_eq!(
         tables,
         BTreeSet::from([
+            "address_cursor",
             "api_tokens",
             "audit_events",
             "auth_keys",
