@@ -400,17 +400,12 @@ impl ControlClient {
         path: &str,
         body: impl Into<Bytes>,
     ) -> Result<(StatusCode, Bytes), NodeError> {
-        let uri = self.url.try_uri(path).map_err(|_| NodeError::InvalidUrl {
-            url: format!("{}{path}", self.url),
-            reason: "not a valid request path",
-        })?;
+        let invalid = |reason| NodeError::InvalidUrl { url: format!("{}{path}", self.url), reason };
+        let uri = self.url.try_uri(path).map_err(|_| invalid("not a valid request path"))?;
         let request = Request::post(uri)
             .header(CONTENT_TYPE, "application/json")
             .body(body.into())
-            .map_err(|_| NodeError::InvalidUrl {
-                url: self.url.to_string(),
-                reason: "unusable host",
-            })?;
+            .map_err(|_| invalid("unusable request"))?;
         let response = self.send_raw(request).await?;
         Ok((response.status(), response.into_body()))
     }
