@@ -18,6 +18,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`ControlClient::send_raw`] and [`ControlClient::post_raw`] send arbitrary requests on the
+//! same channel and return any status, for tests of the server's refusals.
+//!
 //! Cost per client: two tokio tasks (hyper's HTTP/2 connection driver) and the connection's
 //! buffers; no threads. Dropping the client and every [`MapStream`] it opened closes the
 //! connection.
@@ -53,6 +56,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest register response read (Go: 1 MiB).
 pub const MAX_REGISTER_BODY_LEN: usize = 1 << 20;
+
+/// Largest body read by [`ControlClient::send_raw`] (the server's own request limit).
+pub const MAX_RAW_BODY_LEN: usize = 1 << 20;
 
 /// Largest lite-update response read; the client discards it anyway.
 const MAX_LITE_BODY_LEN: usize = 1 << 20;
@@ -354,17 +360,66 @@ impl ControlClient {
                 url: self.url.to_string(),
                 reason: "unusable host",
             })?;
-        let response = self
-            .sender
-            .clone()
-            .send_request(request)
-            .await
-            .map_err(|source| NodeError::Http2 { step: endpoint, source })?;
+        let response = self.send(endpoint, request).await?;
         let status = response.status();
         if status != StatusCode::OK {
             let body = read_snippet(response.into_body()).await;
             return Err(NodeError::Status { endpoint, status, body });
         }
         Ok(response)
+    }
+
+    /// Sends `request` over this connection's HTTP/2 channel as it is, and reads the whole
+    /// answer whatever its status (up to [`MAX_RAW_BODY_LEN`] bytes).
+    ///
+    /// The typed methods turn anything but a 200 into [`NodeError::Status`]; this is for the
+    /// callers that need what they hide: tests posting malformed bodies or calling other
+    /// endpoints, and diagnostics wanting the exact status and body of a refusal. The URI
+    /// must be absolute (`http://host/path`), as HTTP/2 carries scheme and authority in every
+    /// request; [`ControlClient::post_raw`] builds it from the server URL.
+    ///
+    /// Not for a streaming map poll (`Stream: true` answered 200): its body does not end
+    /// until the server closes it. Use [`ControlClient::map_stream`].
+    pub async fn send_raw(&self, request: Request<Bytes>) -> Result<Response<Bytes>, NodeError> {
+        const STEP: &str = "raw request";
+        let response = self.send(STEP, request.map(Full::new)).await?;
+        let (parts, body) = response.into_parts();
+        let body = read_body(body, MAX_RAW_BODY_LEN, STEP, |source| NodeError::Http2 {
+            step: STEP,
+            source,
+        })
+        .await?;
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// POSTs `body` (sent as it is, with `Content-Type: application/json`) to `path` on the
+    /// server, and returns the status and the whole body whatever the status. See
+    /// [`ControlClient::send_raw`].
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(StatusCode, Bytes), NodeError> {
+        let invalid = |reason| NodeError::InvalidUrl { url: format!("{}{path}", self.url), reason };
+        let uri = self.url.try_uri(path).map_err(|_| invalid("not a valid request path"))?;
+        let request = Request::post(uri)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .map_err(|_| invalid("unusable request"))?;
+        let response = self.send_raw(request).await?;
+        Ok((response.status(), response.into_body()))
+    }
+
+    /// Sends one request as a new HTTP/2 stream; the response's body is left unread.
+    async fn send(
+        &self,
+        step: &'static str,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, NodeError> {
+        self.sender
+            .clone()
+            .send_request(request)
+            .await
+            .map_err(|source| NodeError::Http2 { step, source })
     }
 }

@@ -7,7 +7,8 @@
 //! - [`ControlClient`]: `GET /key`, the `/ts2021` upgrade, the Noise IK handshake (from
 //!   `keygate-noise`) and HTTP/2 inside it, carrying [`ControlClient::register`] /
 //!   [`ControlClient::login`], [`ControlClient::map_stream`] and
-//!   [`ControlClient::lite_update`] over one connection, as Go's client does;
+//!   [`ControlClient::lite_update`] over one connection, as Go's client does, and
+//!   [`ControlClient::send_raw`] for any other request, whatever its answer;
 //! - [`MapStream`]: the streaming map poll, decoded frame by frame (zstd or plain JSON);
 //! - [`NetMap`]: the peer set, kept current by applying full maps and deltas.
 //!
@@ -28,7 +29,7 @@ pub mod transport;
 
 pub use client::{
     default_hostinfo, ConnectOptions, ControlClient, LiteUpdate, RegisterOptions,
-    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, MAX_RAW_BODY_LEN,
 };
 pub use error::{NodeError, StateError};
 pub use identity::NodeIdentity;

@@ -62,12 +62,17 @@ impl ServerUrl {
     pub(crate) fn uri(&self, path_and_query: &str) -> Uri {
         // Cannot fail: the authority was parsed from a URI and every caller passes a constant
         // path; fall back to the bare path just in case.
+        self.try_uri(path_and_query).unwrap_or_else(|_| Uri::from_static("/"))
+    }
+
+    /// An absolute `http://` URI for `path_and_query` on this server; fails if
+    /// `path_and_query` is not a valid URI path.
+    pub(crate) fn try_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         Uri::builder()
             .scheme("http")
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
             .build()
-            .unwrap_or_else(|_| Uri::from_static("/"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The ACL policy on the wire: each node's first map carries its own packet filter and only
 //! the peers the policy lets it see, and a new policy reaches connected nodes at once.
 
+use keygate_node::MapStream;
 use keygate_service::{Actor, NewKeyRequest};
 use keygate_tailcfg::{FilterRule, MapResponse, Node};
 

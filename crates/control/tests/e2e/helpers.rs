@@ -1,4 +1,5 @@
-//! `TestServer` (the control router on a real socket) and `TestNode` (a minimal node client).
+//! `TestServer` (the control router on a real socket) and `TestNode` (a `keygate-node` client
+//! with the hostname it enrols under), with the request bodies the tests send by hand.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,30 +8,23 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
-use http_body_util::{BodyExt as _, Empty, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::StatusCode;
 use keygate_control::{ControlConfig, ControlState};
 use keygate_domain::{Pepper, Timestamp};
-use keygate_noise::upgrade::{encode_handshake_header, HANDSHAKE_HEADER, UPGRADE_PROTOCOL};
-use keygate_noise::{
-    read_early_payload, read_response, Initiator, MachinePrivateKey, MachinePublicKey, NoiseStream,
+use keygate_node::{
+    ConnectOptions, ControlClient, MapOptions, MapStream, NodeError, NodeIdentity, RegisterOptions,
+    ServerUrl,
 };
+use keygate_noise::MachinePrivateKey;
 use keygate_service::{
     Actor, ManualClock, NewKeyRequest, Service, ServiceConfig, Tailnet, TailnetConfig,
 };
-use keygate_tailcfg::{
-    FrameDecoder, MapResponse, NodePublicKey, OverTLSPublicKeyResponse, RegisterResponse,
-};
+use keygate_tailcfg::{MapResponse, RegisterResponse};
 use rand::rngs::OsRng;
-use rand::RngCore as _;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 
-/// Capability version the test node announces (tailscaled 1.96).
-pub const CAPVER: u16 = 133;
+/// Capability version the test node announces (tailscaled 1.96's).
+pub const CAPVER: u16 = keygate_node::CAPABILITY_VERSION;
 /// How long any single step may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(10);
 /// 2026-01-01T00:00:00Z.
@@ -101,147 +95,44 @@ impl TestServer {
         self.service.create_auth_key(&Actor::Admin, req).await.unwrap().secret.expose()
     }
 
-    /// Sends one HTTP/1.1 request on a fresh connection and reads the whole answer.
-    pub async fn http1(
-        &self,
-        request: Request<Empty<Bytes>>,
-    ) -> (StatusCode, http::HeaderMap, Bytes) {
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
-        tokio::spawn(conn);
-        let response =
-            tokio::time::timeout(STEP, sender.send_request(request)).await.unwrap().unwrap();
-        let (parts, body) = response.into_parts();
-        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
-    }
-
-    /// The server's Noise key, as a node learns it.
-    pub async fn fetch_key(&self) -> MachinePublicKey {
-        let request = Request::get(format!("/key?v={CAPVER}"))
-            .header(header::HOST, self.addr.to_string())
-            .body(Empty::new())
-            .unwrap();
-        let (status, _, body) = self.http1(request).await;
-        assert_eq!(status, StatusCode::OK);
-        let parsed: OverTLSPublicKeyResponse = serde_json::from_slice(&body).unwrap();
-        parsed.public_key
+    /// The server's URL, as a node is given it.
+    pub fn url(&self) -> ServerUrl {
+        ServerUrl::parse(&format!("http://{}", self.addr)).unwrap()
     }
 
     /// A node with fresh keys, connected over Noise.
     pub async fn node(&self, hostname: &str) -> TestNode {
-        TestNode::connect(self, MachinePrivateKey::generate(&mut OsRng), hostname).await
+        self.connect(NodeIdentity::generate(), hostname).await
+    }
+
+    /// A node with `identity`'s keys on a new connection (a restart, when they are reused).
+    pub async fn connect(&self, identity: NodeIdentity, hostname: &str) -> TestNode {
+        let options = ConnectOptions { timeout: STEP, ..ConnectOptions::default() };
+        let client = ControlClient::connect_with(&self.url(), &identity, &options).await.unwrap();
+        assert!(client.early_payload().is_some(), "keygate sends the early payload");
+        TestNode { identity, hostname: hostname.to_owned(), client }
     }
 }
 
-/// What happened to an upgrade attempt.
-pub enum Upgrade {
-    Noise(Box<NoiseStream<TokioIo<hyper::upgrade::Upgraded>>>),
-    /// The server switched protocols, then sent an error frame.
-    HandshakeError(String),
-}
-
-/// Runs the `/ts2021` upgrade as a node with `machine` and capability `version`.
-pub async fn upgrade(server: &TestServer, machine: &MachinePrivateKey, version: u16) -> Upgrade {
-    let server_key = server.fetch_key().await;
-    let (initiator, init) = Initiator::new(machine, &server_key, version, &mut OsRng).unwrap();
-    let tcp = TcpStream::connect(server.addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
-    tokio::spawn(conn.with_upgrades());
-    let request = Request::post("/ts2021")
-        .header(header::HOST, server.addr.to_string())
-        .header(header::UPGRADE, UPGRADE_PROTOCOL)
-        .header(header::CONNECTION, "upgrade")
-        .header(HANDSHAKE_HEADER, encode_handshake_header(&init))
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = tokio::time::timeout(STEP, sender.send_request(request)).await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    assert_eq!(response.headers()[header::UPGRADE], UPGRADE_PROTOCOL);
-    let mut io = TokioIo::new(hyper::upgrade::on(response).await.unwrap());
-    let reply = match tokio::time::timeout(STEP, read_response(&mut io)).await.unwrap() {
-        Ok(reply) => reply,
-        Err(e) => return Upgrade::HandshakeError(e.to_string()),
-    };
-    let established = initiator.finish(&reply).unwrap();
-    assert_eq!(established.session.peer, server_key);
-    Upgrade::Noise(Box::new(NoiseStream::new(io, established.keys)))
-}
-
-/// A minimal node: machine key, node key, one Noise connection with HTTP/2 on top.
+/// A `keygate-node` client and the identity and hostname it enrols with.
 pub struct TestNode {
-    pub machine: MachinePrivateKey,
-    pub node_key: NodePublicKey,
-    pub disco_key: String,
+    pub identity: NodeIdentity,
     pub hostname: String,
-    pub h2: SendRequest<Full<Bytes>>,
-    connection: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        self.connection.abort();
-    }
+    pub client: ControlClient,
 }
 
 impl TestNode {
-    pub async fn connect(server: &TestServer, machine: MachinePrivateKey, hostname: &str) -> Self {
-        let Upgrade::Noise(mut stream) = upgrade(server, &machine, CAPVER).await else {
-            panic!("the upgrade failed");
-        };
-        let early =
-            tokio::time::timeout(STEP, read_early_payload(&mut stream)).await.unwrap().unwrap();
-        assert!(early.is_some(), "keygate sends the early payload");
-        let (h2, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(*stream))
-                .await
-                .unwrap();
-        let connection = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        let mut disco = [0u8; 32];
-        OsRng.fill_bytes(&mut disco);
-        Self {
-            machine,
-            node_key: NodePublicKey::from_bytes(key),
-            disco_key: format!("discokey:{}", hex(&disco)),
-            hostname: hostname.to_owned(),
-            h2,
-            connection,
-        }
-    }
-
-    /// A POST inside the Noise connection; the response with its body unread.
-    pub async fn post(&self, path: &str, body: &Value) -> http::Response<Incoming> {
-        let request = Request::post(format!("http://127.0.0.1{path}"))
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let mut sender = self.h2.clone();
-        tokio::time::timeout(STEP, sender.send_request(request)).await.unwrap().unwrap()
-    }
-
-    /// A POST whose whole answer is read.
+    /// A POST inside the Noise connection, whatever its status, with its whole answer.
     pub async fn post_read(&self, path: &str, body: &Value) -> (StatusCode, Bytes) {
-        let response = self.post(path, body).await;
-        let status = response.status();
-        (
-            status,
-            tokio::time::timeout(STEP, response.into_body().collect())
-                .await
-                .unwrap()
-                .unwrap()
-                .to_bytes(),
-        )
+        let request = self.client.post_raw(path, body.to_string());
+        tokio::time::timeout(STEP, request).await.unwrap().unwrap()
     }
 
-    /// The register body tailscaled 1.96 sends.
+    /// The register body tailscaled 1.96 sends, for requests the client would not send.
     pub fn register_body(&self, auth_key: Option<&str>) -> Value {
         let mut body = json!({
             "Version": CAPVER,
-            "NodeKey": self.node_key.to_string(),
+            "NodeKey": self.identity.node_public().to_string(),
             "OldNodeKey": format!("nodekey:{}", "0".repeat(64)),
             "NLKey": format!("nlpub:{}", "ab".repeat(32)),
             "Expiry": "0001-01-01T00:00:00Z",
@@ -256,18 +147,24 @@ impl TestNode {
         body
     }
 
+    /// `POST /machine/register` with `auth_key` and this node's hostname; the response must
+    /// be a 200 (a refusal is one, with `Error` set).
     pub async fn register(&self, auth_key: Option<&str>) -> RegisterResponse {
-        let (status, body) =
-            self.post_read("/machine/register", &self.register_body(auth_key)).await;
-        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-        serde_json::from_slice(&body).unwrap()
+        let options = RegisterOptions {
+            auth_key: auth_key.map(str::to_owned),
+            hostname: self.hostname.clone(),
+            ..RegisterOptions::default()
+        };
+        tokio::time::timeout(STEP, self.client.register(options)).await.unwrap().unwrap()
     }
 
+    /// A map request body as tailscaled sends it: a stream, or a lite update with new
+    /// Hostinfo.
     pub fn map_body(&self, stream: bool, compress: bool) -> Value {
         let mut body = json!({
             "Version": CAPVER,
-            "NodeKey": self.node_key.to_string(),
-            "DiscoKey": self.disco_key,
+            "NodeKey": self.identity.node_public().to_string(),
+            "DiscoKey": self.identity.disco_public().to_string(),
             "Hostinfo": {"OS": "linux", "Hostname": self.hostname},
             "KeepAlive": true,
         });
@@ -282,53 +179,54 @@ impl TestNode {
         body
     }
 
-    /// Opens the streaming map poll.
+    /// Opens the streaming map poll; keep-alives are returned too, and a frame must arrive
+    /// within [`STEP`].
     pub async fn stream(&self, compress: bool) -> MapStream {
-        let response = self.post("/machine/map", &self.map_body(true, compress)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        MapStream { body: response.into_body(), decoder: FrameDecoder::new(compress) }
+        let options = MapOptions {
+            compress_zstd: compress,
+            report_keep_alives: true,
+            idle_timeout: Some(STEP),
+            ..MapOptions::default()
+        };
+        tokio::time::timeout(STEP, self.client.map_stream(options)).await.unwrap().unwrap()
     }
 }
 
-/// A map response body being read frame by frame.
-pub struct MapStream {
-    body: Incoming,
-    decoder: FrameDecoder,
+/// How the tests read a [`MapStream`].
+pub trait ReadMap {
+    /// The next message (keep-alives included), or `None` when the server ended or reset the
+    /// stream; panics on a bad frame or when no frame arrives in time.
+    async fn message(&mut self) -> Option<MapResponse>;
+
+    /// Reads and drops messages until none arrives for `quiet`.
+    async fn drain(&mut self, quiet: Duration);
+
+    /// The next message that is not a keep-alive.
+    async fn next_update(&mut self) -> MapResponse;
 }
 
-impl MapStream {
-    /// The next message, or `None` when the server ended the stream.
-    pub async fn next(&mut self) -> Option<MapResponse> {
-        loop {
-            if let Some(message) = self.decoder.next_map_response().unwrap() {
-                return Some(message);
-            }
-            let frame =
-                tokio::time::timeout(STEP, self.body.frame()).await.expect("a frame in time")?;
-            if let Ok(data) = frame.ok()?.into_data() {
-                self.decoder.push(&data);
-            }
+impl ReadMap for MapStream {
+    async fn message(&mut self) -> Option<MapResponse> {
+        match self.next().await {
+            Ok(message) => message,
+            Err(NodeError::Http2 { .. }) => None,
+            Err(NodeError::MapIdle(_)) => panic!("no frame in time"),
+            Err(e) => panic!("a bad map stream: {e}"),
         }
     }
 
-    /// Reads and drops messages until none arrives for `quiet`.
-    pub async fn drain(&mut self, quiet: Duration) {
-        while let Ok(message) = tokio::time::timeout(quiet, self.next()).await {
+    async fn drain(&mut self, quiet: Duration) {
+        while let Ok(message) = tokio::time::timeout(quiet, self.message()).await {
             assert!(message.is_some(), "the stream stays open");
         }
     }
 
-    /// The next message that is not a keep-alive.
-    pub async fn next_update(&mut self) -> MapResponse {
+    async fn next_update(&mut self) -> MapResponse {
         loop {
-            let message = self.next().await.expect("the stream stays open");
+            let message = self.message().await.expect("the stream stays open");
             if !message.keep_alive {
                 return message;
             }
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use keygate_control::TAGGED_DEVICES_ID;
 use keygate_domain::{NodeId, Timestamp};
+use keygate_node::MapStream;
 use keygate_service::{Actor, NewKeyRequest};
 use keygate_tailcfg::MapResponse;
 
@@ -12,7 +13,7 @@ use crate::helpers::*;
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn id_of(server: &TestServer, node: &TestNode) -> NodeId {
-    let machine = node.machine.public_key();
+    let machine = node.identity.machine_public();
     server.tailnet.node_by_machine_key(&machine).expect("the node is enrolled").node.id
 }
 
@@ -54,7 +55,7 @@ async fn a_deleted_node_is_told_its_key_expired_then_its_stream_ends_and_peers_f
     let now = Timestamp::from_unix_millis(T0).to_offset_date_time();
     assert!(node.key_expiry.is_some_and(|e| e <= now), "{node:?}");
     loop {
-        match b_stream.next().await {
+        match b_stream.message().await {
             None => break,
             Some(m) => assert!(m.keep_alive || m.peers_changed_patch.is_some(), "{m:?}"),
         }

@@ -1,6 +1,7 @@
 //! keygate's control protocol end to end: a real server on 127.0.0.1:0 over a SQLite file, and
-//! a minimal Tailscale-like node written here (Noise initiator, HTTP/1.1 upgrade, HTTP/2
-//! client, map frame decoder).
+//! nodes from `keygate-node` (the Tailscale node client keygate's benchmark and CLI tests use
+//! too). The tests send by hand only what that client would never send: malformed bodies,
+//! other endpoints, an old capability version.
 
 mod acl;
 mod helpers;

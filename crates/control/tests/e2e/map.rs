@@ -32,7 +32,7 @@ async fn a_second_node_reaches_the_first_as_a_delta_and_goes_offline_with_its_st
     assert_eq!(me.addresses.len(), 2);
     assert_eq!(me.name, "alpha.keygate.internal.");
     assert!(me.machine_authorized);
-    assert_eq!(me.machine.as_bytes(), a.machine.public_key().as_bytes());
+    assert_eq!(me.machine.as_bytes(), a.identity.machine_public().as_bytes());
     assert_eq!(first.peers, Some(vec![]));
     assert_eq!(first.domain, "keygate.internal");
     assert!(
@@ -47,7 +47,7 @@ async fn a_second_node_reaches_the_first_as_a_delta_and_goes_offline_with_its_st
     let changed = delta.peers_changed.expect("PeersChanged");
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].name, "beta.keygate.internal.");
-    assert_eq!(changed[0].key, b.node_key);
+    assert_eq!(changed[0].key, b.identity.node_public());
     assert!(delta.user_profiles.iter().any(|p| p.id == changed[0].user));
     let b_id = changed[0].id;
 
@@ -61,11 +61,11 @@ async fn a_second_node_reaches_the_first_as_a_delta_and_goes_offline_with_its_st
         let update = a_stream.next_update().await;
         for patch in update.peers_changed_patch.unwrap_or_default() {
             assert_eq!(patch.node_id, b_id);
-            saw_disco |= patch.disco_key.is_some_and(|k| k.to_string() == b.disco_key);
+            saw_disco |= patch.disco_key == Some(b.identity.disco_public());
             saw_online |= patch.online == Some(true);
         }
         for node in update.peers_changed.unwrap_or_default() {
-            saw_disco |= node.disco_key.to_string() == b.disco_key;
+            saw_disco |= node.disco_key == b.identity.disco_public();
             saw_online |= node.online == Some(true);
         }
     }
@@ -96,7 +96,7 @@ async fn a_lite_update_reaches_peers_as_a_patch() {
     let (status, _) = b.post_read("/machine/map", &b.map_body(false, true)).await;
     assert_eq!(status, StatusCode::OK);
     let full = a_stream.next_update().await;
-    assert_eq!(full.peers_changed.expect("PeersChanged")[0].disco_key.to_string(), b.disco_key);
+    assert_eq!(full.peers_changed.expect("PeersChanged")[0].disco_key, b.identity.disco_public());
 
     // Then only the endpoints change: peers get a patch.
     let mut lite = b.map_body(false, true);
@@ -124,9 +124,9 @@ async fn idle_streams_get_keep_alives_and_plain_frames_without_compress() {
     a.register(Some(&key)).await;
     // No `Compress`, as tailscale-rs: plain JSON frames.
     let mut stream = a.stream(false).await;
-    assert!(stream.next().await.unwrap().node.is_some());
+    assert!(stream.message().await.unwrap().node.is_some());
     for _ in 0..2 {
-        assert!(stream.next().await.unwrap().keep_alive);
+        assert!(stream.message().await.unwrap().keep_alive);
     }
 }
 

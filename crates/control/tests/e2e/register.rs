@@ -22,8 +22,7 @@ async fn a_node_registers_with_a_key_and_again_after_a_restart() {
     assert_eq!(response.user.display_name, "admin");
 
     // A restarted node (new connection, same keys) re-sends its now spent one-off key.
-    let mut restarted = TestNode::connect(&server, node.machine.clone(), "laptop").await;
-    restarted.node_key = node.node_key;
+    let restarted = server.connect(node.identity.clone(), "laptop").await;
     let again = restarted.register(Some(&key)).await;
     assert_eq!(again.error, "");
     assert_eq!(again.user.id, response.user.id);

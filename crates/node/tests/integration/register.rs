@@ -110,3 +110,22 @@ async fn fetch_server_key_reads_the_noise_key() {
     let key = keygate_node::fetch_server_key(&server.url.parse().unwrap()).await.unwrap();
     assert_eq!(key, server.public_key());
 }
+
+#[tokio::test]
+async fn raw_requests_return_any_status_and_the_whole_body() {
+    let server = FakeControl::start().await;
+    let client = ControlClient::connect(&server.url, &NodeIdentity::generate()).await.unwrap();
+    let (status, body) = client.post_raw("/machine/other", "{}").await.unwrap();
+    assert_eq!(status, http::StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(body, "not implemented");
+    // A lite update's bare 200, which `lite_update` reads and drops.
+    let lite = format!(r#"{{"Version":133,"OmitPeers":true,"NodeKey":"{}"}}"#, client.node_key());
+    assert_eq!(
+        client.post_raw("/machine/map", lite).await.unwrap(),
+        (http::StatusCode::OK, "".into())
+    );
+    assert!(matches!(
+        client.post_raw("no path", "").await,
+        Err(NodeError::InvalidUrl { reason: "not a valid request path", .. })
+    ));
+}
