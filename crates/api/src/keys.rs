@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Query, Tailnet};
 use crate::oauth::{CreateOAuthClientRequest, OAuthClientKey, RevokedOAuthClient, KEY_TYPE_CLIENT};
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::users::user_names;
+use crate::views::CredentialViews;
 
 /// The `keyType` of pre-authentication keys (the default).
 pub const KEY_TYPE_AUTH: &str = "auth";
@@ -299,9 +299,7 @@ async fn create_auth_key(
         lifetime,
     };
     let created = service.create_auth_key(actor, new).await?;
-    let names = user_names(service, actor).await?;
-    let creator = created.key.creator.and_then(|id| names.get(&id));
-    let mut body = Key::from_domain(&created.key, service.now(), creator);
+    let mut body = CredentialViews::load(service, actor).await?.key(&created.key);
     body.key = Some(created.secret.expose());
     Ok(body)
 }
@@ -343,12 +341,8 @@ async fn list_keys(
         let listing = service.list_auth_keys(&actor).await?;
         listing.valid.into_iter().chain(listing.recently_invalid).collect()
     };
-    let names = user_names(&service, &actor).await?;
-    let now = service.now();
-    let keys = keys
-        .iter()
-        .map(|k| Key::from_domain(k, now, k.creator.and_then(|id| names.get(&id))))
-        .collect();
+    let views = CredentialViews::load(&service, &actor).await?;
+    let keys = keys.iter().map(|k| views.key(k)).collect();
     Ok(axum::Json(KeyList { keys }))
 }
 
@@ -375,9 +369,8 @@ async fn get_key(
         return Ok(axum::Json(AnyKey::Client(OAuthClientKey::from_domain(&client))));
     }
     let key = service.auth_key(&actor, &id).await?;
-    let names = user_names(&service, &actor).await?;
-    let creator = key.creator.and_then(|id| names.get(&id));
-    Ok(axum::Json(AnyKey::Auth(Key::from_domain(&key, service.now(), creator))))
+    let key = CredentialViews::load(&service, &actor).await?.key(&key);
+    Ok(axum::Json(AnyKey::Auth(key)))
 }
 
 /// Revokes a key (soft: it stays readable with `invalid: true`); revoking again changes
@@ -408,9 +401,7 @@ async fn revoke_key(
         })));
     }
     let (key, already_revoked) = service.revoke_auth_key(&actor, &id).await?.into_parts();
-    let names = user_names(&service, &actor).await?;
-    let creator = key.creator.and_then(|id| names.get(&id));
-    let key = Key::from_domain(&key, service.now(), creator);
+    let key = CredentialViews::load(&service, &actor).await?.key(&key);
     Ok(axum::Json(AnyRevokedKey::Auth(RevokedKey { key, already_revoked })))
 }
 

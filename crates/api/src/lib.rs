@@ -28,6 +28,7 @@ mod openapi;
 mod settings;
 mod tokens;
 mod users;
+mod views;
 
 use std::sync::Arc;
 

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Tailnet};
 use crate::keys::requested_lifetime;
 use crate::openapi::{ReadErrors, TailnetName, WriteErrors};
-use crate::users::user_names;
+use crate::views::CredentialViews;
 
 /// The `keyType` of API tokens.
 pub const KEY_TYPE_API: &str = "api";
@@ -119,9 +119,7 @@ async fn create_token(
     let spec =
         TokenSpec { user: req.user, description: req.description.unwrap_or_default(), lifetime };
     let created = service.create_api_token(&actor, spec).await?;
-    let names = user_names(&service, &actor).await?;
-    let mut body =
-        Token::from_domain(&created.token, service.now(), names.get(&created.token.user));
+    let mut body = CredentialViews::load(&service, &actor).await?.token(&created.token);
     body.key = Some(created.secret.expose());
     Ok(axum::Json(body))
 }
@@ -140,9 +138,8 @@ async fn list_tokens(
     _: Tailnet,
 ) -> Result<axum::Json<TokenList>, ApiError> {
     let tokens = service.list_api_tokens(&actor).await?;
-    let names = user_names(&service, &actor).await?;
-    let now = service.now();
-    let tokens = tokens.iter().map(|t| Token::from_domain(t, now, names.get(&t.user))).collect();
+    let views = CredentialViews::load(&service, &actor).await?;
+    let tokens = tokens.iter().map(|t| views.token(t)).collect();
     Ok(axum::Json(TokenList { tokens }))
 }
 
@@ -164,7 +161,6 @@ async fn revoke_token(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<RevokedToken>, ApiError> {
     let (token, already_revoked) = service.revoke_api_token(&actor, &id).await?.into_parts();
-    let names = user_names(&service, &actor).await?;
-    let token = Token::from_domain(&token, service.now(), names.get(&token.user));
+    let token = CredentialViews::load(&service, &actor).await?.token(&token);
     Ok(axum::Json(RevokedToken { token, already_revoked }))
 }

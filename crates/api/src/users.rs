@@ -1,11 +1,8 @@
 //! `/api/v2/tailnet/{tailnet}/users`: list users (Tailscale's shape) and create one (a keygate
 //! extension, admins only).
 
-use std::collections::HashMap;
-
 use axum::extract::State;
-use keygate_domain::{UserId, UserName};
-use keygate_service::{Actor, Service};
+use keygate_service::Service;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -103,16 +100,4 @@ async fn create_user(
 ) -> Result<axum::Json<User>, ApiError> {
     let user = service.create_user(&actor, &req.name).await?;
     Ok(axum::Json(User::from_domain(&user)))
-}
-
-/// The names of the users `actor` can see, by id, to show who owns a key or token.
-///
-/// The service has no lookup by id, and this costs one query per request; a user token sees
-/// only itself, which is all it needs because it sees only its own keys.
-pub(crate) async fn user_names(
-    service: &Service,
-    actor: &Actor,
-) -> Result<HashMap<UserId, UserName>, ApiError> {
-    let users = service.list_users(actor).await?;
-    Ok(users.into_iter().map(|u| (u.id, u.name)).collect())
 }

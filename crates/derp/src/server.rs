@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::admission::Admission;
 use crate::error::SessionError;
+use crate::frame_reader::FrameReader;
 use crate::key::{NodePrivateKey, PublicKey};
 use crate::registry::Registry;
 use crate::session;
@@ -94,7 +95,9 @@ impl DerpServer {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let result = session::run(&self.shared, io, already_read, remote).await;
+        let (read_half, write_half) = tokio::io::split(io);
+        let reader = FrameReader::new(read_half, already_read);
+        let result = session::run(&self.shared, reader, write_half, remote).await;
         if result.as_ref().is_err_and(session::is_protocol_error) {
             Counters::add(&self.shared.counters.protocol_errors, 1);
         }

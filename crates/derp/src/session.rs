@@ -51,21 +51,21 @@ const NOT_ADMITTED: &str = "keygate: this node key is not allowed to use this DE
 /// second, per connection (upstream `peerGoneLim`).
 const NOT_HERE_BURST: f64 = 3.0;
 
-/// Runs one client connection: handshake, admission, then relaying until it ends.
-pub(crate) async fn run<IO>(
+/// Runs one client connection, read through `reader` and written through `write_half`:
+/// handshake, admission, then relaying until it ends.
+pub(crate) async fn run<R, W>(
     shared: &Arc<Shared>,
-    io: IO,
-    already_read: &[u8],
+    mut reader: FrameReader<R>,
+    mut write_half: W,
     remote: Option<SocketAddr>,
 ) -> Result<(), SessionError>
 where
-    IO: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     if shared.shut_down.load(Ordering::SeqCst) {
         return Err(SessionError::ClosedByServer);
     }
-    let (read_half, mut write_half) = tokio::io::split(io);
-    let mut reader = FrameReader::new(read_half, already_read);
 
     let (client_key, info) =
         timeout(shared.config.handshake_timeout, handshake(shared, &mut reader, &mut write_half))

@@ -6,6 +6,7 @@
 use keygate_domain::{SecretHash, Timestamp};
 
 use crate::conn::Conn;
+use crate::credentials::stored_hash;
 use crate::{ConsoleAdminId, StoreError};
 
 /// A signed-in session of the admin console.
@@ -33,9 +34,7 @@ impl TryFrom<ConsoleSessionRow> for ConsoleSession {
 
     fn try_from(row: ConsoleSessionRow) -> Result<Self, StoreError> {
         Ok(ConsoleSession {
-            id_hash: SecretHash::from_slice(&row.id_hash).ok_or_else(|| {
-                StoreError::corrupt("console_sessions", "id_hash is not 32 bytes")
-            })?,
+            id_hash: stored_hash("console_sessions", "id_hash", &row.id_hash)?,
             admin: ConsoleAdminId(row.admin_id),
             created: Timestamp::from_unix_millis(row.created_at),
             expires: Timestamp::from_unix_millis(row.expires_at),

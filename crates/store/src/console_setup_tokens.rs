@@ -7,6 +7,7 @@
 use keygate_domain::{SecretHash, Timestamp, UserName};
 
 use crate::conn::Conn;
+use crate::credentials::stored_hash;
 use crate::{console_admins, ConsoleAdmin, PasswordHash, StoreError};
 
 /// A setup link's token, as stored (only its SHA-256).
@@ -51,9 +52,7 @@ impl TryFrom<SetupTokenRow> for SetupToken {
 
     fn try_from(row: SetupTokenRow) -> Result<Self, StoreError> {
         Ok(SetupToken {
-            token_hash: SecretHash::from_slice(&row.token_hash).ok_or_else(|| {
-                StoreError::corrupt("console_setup_tokens", "token_hash is not 32 bytes")
-            })?,
+            token_hash: stored_hash("console_setup_tokens", "token_hash", &row.token_hash)?,
             created: Timestamp::from_unix_millis(row.created_at),
             expires: Timestamp::from_unix_millis(row.expires_at),
             used_at: row.used_at.map(Timestamp::from_unix_millis),

@@ -128,8 +128,18 @@ pub(crate) fn secret_hash(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<keygate_domain::SecretHash, StoreError> {
+    stored_hash(what, "secret_hash", bytes)
+}
+
+/// A stored SHA-256 of a secret (32 bytes) read back; any other length is
+/// [`StoreError::Corrupt`], naming the table and the column.
+pub(crate) fn stored_hash(
+    what: &'static str,
+    column: &str,
+    bytes: &[u8],
+) -> Result<keygate_domain::SecretHash, StoreError> {
     keygate_domain::SecretHash::from_slice(bytes)
-        .ok_or_else(|| StoreError::corrupt(what, "secret_hash is not 32 bytes"))
+        .ok_or_else(|| StoreError::corrupt(what, format_args!("{column} is not 32 bytes")))
 }
 
 /// A column's stored text parsed back into its domain value; a value that does not parse is
