@@ -66,6 +66,19 @@ pub struct ErrorBody {
 }
 
 impl ControlError {
+    /// The variant's name, for logs that must not repeat request content.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ControlError::BadRequest(_) => "bad request",
+            ControlError::UnsupportedVersion(_) => "unsupported version",
+            ControlError::NodeNotFound => "node not found",
+            ControlError::WrongMachine => "wrong machine",
+            ControlError::NotImplemented(_) => "not implemented",
+            ControlError::NoRoute => "no route",
+            ControlError::Internal(_) => "internal",
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ControlError::BadRequest(_) | ControlError::UnsupportedVersion(_) => {
@@ -84,7 +97,10 @@ impl IntoResponse for ControlError {
         if let ControlError::Internal(source) = &self {
             tracing::error!(error = %source, cause = ?source.source(), "control request failed");
         } else {
-            tracing::debug!(error = %self, "control request refused");
+            // Only the kind: the message may quote the request (serde names the offending
+            // value, which may be an auth key sent in the wrong field). The client that sent
+            // it reads the message; the log never does.
+            tracing::debug!(status = %self.status(), kind = self.kind(), "control request refused");
         }
         (self.status(), Json(ErrorBody { message: self.to_string() })).into_response()
     }

@@ -89,3 +89,43 @@ async fn a_malformed_body_is_a_json_400() {
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert!(body["message"].as_str().unwrap().contains("RegisterRequest"));
 }
+
+/// Log lines of this thread's tracing, captured (a current-thread test runs the server's tasks
+/// on this thread too).
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_never_echoed_into_the_log() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    let node = server.node("leaky").await;
+    // An auth key in a field of the wrong type: serde's error quotes the value.
+    let secret = "keygate-auth-kLEAKLEAKLEAK-00112233445566778899aabbccddeeff";
+    for path in ["/machine/register", "/machine/map"] {
+        let (status, bytes) = node.post_read(path, &json!({ "Version": secret })).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST, "{path}");
+        let body = String::from_utf8_lossy(&bytes);
+        assert!(body.contains("JSON"), "the client is told what was wrong: {body}");
+    }
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(text.contains("control request refused"), "the refusals are logged: {text}");
+    assert!(!text.contains("LEAKLEAK"), "no log line repeats the request: {text}");
+}
