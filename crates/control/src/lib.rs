@@ -36,6 +36,7 @@
 
 mod config;
 mod error;
+pub mod limits;
 mod machine;
 mod machine_key;
 mod map;

@@ -23,6 +23,7 @@ use keygate_service::{ClientUpdate, NodeEntry};
 use keygate_tailcfg::{encode_map_response, from_slice_case_insensitive, Hostinfo, MapRequest};
 
 use crate::error::{ControlError, MIN_CAPABILITY_VERSION};
+use crate::limits;
 use crate::peer::NoisePeer;
 use crate::render;
 use crate::sessions;
@@ -38,6 +39,11 @@ pub(crate) async fn handle(
     let version = if request.version > 0 { request.version } else { peer.version };
     if version < MIN_CAPABILITY_VERSION {
         return Err(ControlError::UnsupportedVersion(version));
+    }
+    // Before anything is looked up or written: an oversized request changes nothing.
+    limits::check_endpoints(request.endpoints.len())?;
+    if let Some(hostinfo) = &request.hostinfo {
+        limits::check_hostinfo(hostinfo)?;
     }
     let shared = &state.shared.hub;
     let node_key = request.node_key;

@@ -14,6 +14,7 @@ use keygate_service::RegisterNode;
 use keygate_tailcfg::{from_slice_case_insensitive, RegisterRequest, RegisterResponse};
 
 use crate::error::{ControlError, MIN_CAPABILITY_VERSION};
+use crate::limits;
 use crate::peer::NoisePeer;
 use crate::render;
 use crate::state::ControlState;
@@ -29,6 +30,9 @@ pub(crate) async fn handle(
     if version < MIN_CAPABILITY_VERSION {
         let refusal = ControlError::UnsupportedVersion(version).to_string();
         return Ok(Json(RegisterResponse::error(refusal)));
+    }
+    if let Some(hostinfo) = &request.hostinfo {
+        limits::check_hostinfo(hostinfo)?;
     }
     let input = decode(&peer, request);
     tracing::debug!(request = ?input, version, "register");

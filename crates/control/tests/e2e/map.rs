@@ -213,3 +213,63 @@ async fn a_join_sends_each_connected_node_one_small_delta() {
         assert_eq!(changed[0].name, "newcomer.keygate.internal.");
     }
 }
+
+#[tokio::test]
+async fn an_oversized_hostinfo_or_too_many_endpoints_is_refused_and_reaches_no_peer() {
+    let server = TestServer::start().await;
+    let key = server.key(NewKeyRequest { reusable: true, ..Default::default() }).await;
+    let a = server.node("alpha").await;
+    a.register(Some(&key)).await;
+    let b = server.node("beta").await;
+    b.register(Some(&key)).await;
+    let mut a_stream = a.stream(true).await;
+    a_stream.next_update().await;
+
+    let refused = |body: serde_json::Value, needle: &'static str| {
+        let b = &b;
+        async move {
+            let (status, bytes) = b.post_read("/machine/map", &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}");
+            let message = String::from_utf8_lossy(&bytes).into_owned();
+            assert!(message.contains(needle), "{message}");
+        }
+    };
+    // A Hostinfo over 64 KiB: 2,000 services with long descriptions.
+    let mut huge = b.map_body(false, true);
+    huge["Hostinfo"]["Services"] = json!((0..2000)
+        .map(|port| json!({"Proto": "tcp", "Port": port, "Description": "x".repeat(40)}))
+        .collect::<Vec<_>>());
+    refused(huge, "keygate accepts at most 65536").await;
+    // Unknown fields are kept for newer clients, but not without bound.
+    let mut bloated = b.map_body(false, true);
+    bloated["Hostinfo"]["SomeFutureField"] = json!("y".repeat(5000));
+    refused(bloated, "unknown fields take").await;
+    let mut many = b.map_body(false, true);
+    for i in 0..33 {
+        many["Hostinfo"][format!("Future{i}")] = json!(true);
+    }
+    refused(many, "33 unknown fields").await;
+    let mut endpoints = b.map_body(false, true);
+    endpoints["Endpoints"] =
+        json!((0..65).map(|i| format!("192.0.2.{}:41641", i + 1)).collect::<Vec<_>>());
+    refused(endpoints, "65 endpoints").await;
+    // Also at registration.
+    let mut register = b.register_body(Some(&key));
+    register["Hostinfo"]["RoutableIPs"] =
+        json!((0..1025).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect::<Vec<_>>());
+    let (status, bytes) = b.post_read("/machine/register", &register).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&bytes).contains("1025 advertised routes"));
+
+    // Nothing of those reached the peer or the database: the next thing alpha hears is beta's
+    // next valid Hostinfo, whose services are its own.
+    let mut valid = b.map_body(false, true);
+    valid["Hostinfo"]["Hostname"] = json!("beta-renamed");
+    let (status, _) = b.post_read("/machine/map", &valid).await;
+    assert_eq!(status, StatusCode::OK);
+    let update = a_stream.next_update().await;
+    let changed = &update.peers_changed.expect("PeersChanged")[0];
+    let hostinfo = changed.hostinfo.as_ref().expect("the peer's Hostinfo");
+    assert_eq!(hostinfo.hostname, "beta-renamed");
+    assert!(hostinfo.services.is_empty() && hostinfo.extra.is_empty(), "{hostinfo:?}");
+}
